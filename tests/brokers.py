@@ -1,0 +1,212 @@
+"""Brokers the test suite owns, since its tests crash and restart them.
+
+- DockerBroker: testcontainers' RabbitMQ container (official image), for
+  machines with a Docker engine.
+- LocalNode: a private node of the locally installed rabbitmq-server, on its
+  own node name, ports, data directory and Erlang cookie; the system's own
+  broker (5672) is never touched.
+
+Both offer the same few verbs: url, crash (SIGKILL), stop, start, restart
+(clean), queue_counts.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pika
+
+RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
+DOCKER_IMAGE = "rabbitmq:4"
+AMQP_PORT = 5672
+
+
+def free_port():
+    """A port nobody listens on, outside the range rabbitmqctl uses for itself."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if not 35672 <= port <= 35682:
+            return port
+
+
+def wait_until(condition, timeout, what):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def accepts_amqp(url):
+    try:
+        pika.BlockingConnection(pika.URLParameters(url)).close()
+        return True
+    except (pika.exceptions.AMQPError, OSError):
+        return False
+
+
+def parse_queue_counts(listing, queue):
+    """(ready, unacknowledged) from `rabbitmqctl -s list_queues name messages_ready
+    messages_unacknowledged`; (0, 0) for a queue that does not exist."""
+    for line in listing.splitlines():
+        fields = line.split("\t")
+        if len(fields) == 3 and fields[0] == queue:
+            return int(fields[1]), int(fields[2])
+    return 0, 0
+
+
+class LocalNode:
+    def __init__(self, base_dir, name="wq-test", cookie="work-queues-test-cookie", extra_config=""):
+        self.base_dir = Path(base_dir)
+        self.node = f"{name}@localhost"
+        self.port = free_port()
+        self.dist_port = free_port()
+        self.home = self.base_dir / "home"  # the Erlang cookie lives in $HOME
+        self.home.mkdir(parents=True, exist_ok=True)
+        cookie_file = self.home / ".erlang.cookie"
+        cookie_file.write_text(cookie)
+        cookie_file.chmod(0o400)
+        (self.base_dir / "enabled_plugins").write_text("[].\n")
+        (self.base_dir / "rabbitmq.conf").write_text(extra_config)
+        (self.base_dir / "rabbitmq-env.conf").write_text("")  # not /etc/rabbitmq's
+        self.pid_file = self.base_dir / "node.pid"
+
+    @staticmethod
+    def installed():
+        return (RABBITMQ_BIN / "rabbitmq-server").exists()
+
+    @property
+    def url(self):
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/%2F"
+
+    def env(self):
+        env = dict(os.environ)
+        env.update(
+            HOME=str(self.home),
+            RABBITMQ_NODENAME=self.node,
+            RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+            RABBITMQ_NODE_PORT=str(self.port),
+            RABBITMQ_DIST_PORT=str(self.dist_port),
+            RABBITMQ_MNESIA_BASE=str(self.base_dir / "mnesia"),
+            RABBITMQ_LOG_BASE=str(self.base_dir / "log"),
+            RABBITMQ_ENABLED_PLUGINS_FILE=str(self.base_dir / "enabled_plugins"),
+            RABBITMQ_CONFIG_FILE=str(self.base_dir / "rabbitmq.conf"),
+            RABBITMQ_CONF_ENV_FILE=str(self.base_dir / "rabbitmq-env.conf"),
+            RABBITMQ_PID_FILE=str(self.pid_file),
+            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}",
+        )
+        return env
+
+    def ctl(self, *args, timeout=60, check=True):
+        return subprocess.run(
+            [RABBITMQ_BIN / "rabbitmqctl", "-n", self.node, *args],
+            env=self.env(), capture_output=True, text=True, timeout=timeout, check=check,
+        )
+
+    def start(self, timeout=90):
+        self.pid_file.unlink(missing_ok=True)
+        subprocess.run(
+            [RABBITMQ_BIN / "rabbitmq-server", "-detached"],
+            env=self.env(), check=True, capture_output=True, timeout=30,
+        )
+        wait_until(self.pid_file.exists, 30, f"{self.node} to write its pid file")
+        self.ctl("wait", "--timeout", str(timeout), str(self.pid_file), timeout=timeout + 10)
+        wait_until(lambda: accepts_amqp(self.url), 30, f"{self.node} to accept AMQP")
+        return self
+
+    def pid(self):
+        return int(self.pid_file.read_text().strip())
+
+    def running(self):
+        try:
+            os.kill(self.pid(), 0)
+            return True
+        except (OSError, ValueError):
+            return False
+
+    def crash(self):
+        """SIGKILL, as a power cut would: no chance to flush or say goodbye."""
+        pid = self.pid()
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not self.running(), 30, f"{self.node} to die")
+
+    def stop(self):
+        if self.running():
+            self.ctl("stop", timeout=120, check=False)
+            wait_until(lambda: not self.running(), 60, f"{self.node} to stop")
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def queue_counts(self, queue):
+        listing = self.ctl("-s", "list_queues", "name", "messages_ready", "messages_unacknowledged")
+        return parse_queue_counts(listing.stdout, queue)
+
+    def remove(self):
+        self.stop()
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+
+def docker_engine_available():
+    try:
+        from testcontainers.core.docker_client import DockerClient
+
+        return DockerClient().client.ping()
+    except Exception:  # no docker package, no socket, no engine: all mean no
+        return False
+
+
+class DockerBroker:
+    """testcontainers' RabbitMQ container. Its own stop() removes the container,
+    data and all, so crash and restart use the container's kill/stop/start,
+    which keep it, its hostname and so its node's data. The host port is
+    bound once, so URLs stay valid across restarts."""
+
+    def __init__(self, image=DOCKER_IMAGE):
+        from testcontainers.community.rabbitmq import RabbitMqContainer
+
+        self.port = free_port()
+        self.container = RabbitMqContainer(image).with_bind_ports(AMQP_PORT, self.port)
+        self.created = False
+
+    @property
+    def url(self):
+        return f"amqp://guest:guest@{self.container.get_container_host_ip()}:{self.port}/%2F"
+
+    def start(self):
+        if self.created:
+            self.container.get_wrapped_container().start()
+        else:
+            self.container.start()  # waits until AMQP answers
+            self.created = True
+        wait_until(lambda: accepts_amqp(self.url), 120, "the RabbitMQ container to accept AMQP")
+        return self
+
+    def crash(self):
+        self.container.get_wrapped_container().kill(signal="SIGKILL")
+
+    def stop(self):
+        self.container.get_wrapped_container().stop(timeout=60)
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def queue_counts(self, queue):
+        result = self.container.exec(
+            ["rabbitmqctl", "-s", "list_queues", "name", "messages_ready", "messages_unacknowledged"]
+        )
+        return parse_queue_counts(result.output.decode(), queue)
+
+    def remove(self):
+        self.container.stop()

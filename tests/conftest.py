@@ -1,0 +1,56 @@
+"""Fixtures: a broker the suite owns, and the real scripts run as a user runs them."""
+
+import uuid
+
+import pytest
+
+from brokers import DockerBroker, LocalNode, accepts_amqp, docker_engine_available
+from scripts import Worker
+
+
+@pytest.fixture(scope="session")
+def session_broker(tmp_path_factory):
+    if docker_engine_available():
+        broker = DockerBroker()
+    elif LocalNode.installed():
+        broker = LocalNode(tmp_path_factory.mktemp("rabbitmq"))
+    else:
+        pytest.exit(
+            "No RabbitMQ for the tests: start a Docker engine, or install rabbitmq-server "
+            "(apt-get install rabbitmq-server).",
+            returncode=3,
+        )
+    broker.start()
+    yield broker
+    broker.remove()
+
+
+@pytest.fixture
+def broker(session_broker):
+    """The suite's broker, brought back up after a test that crashed or stopped it."""
+    yield session_broker
+    if not accepts_amqp(session_broker.url):
+        session_broker.start()
+
+
+@pytest.fixture
+def queue():
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def start_worker(broker):
+    """start_worker(queue, *options) -> a Worker on the suite's broker (or on
+    url=...) that has said it is waiting (unless ready=False)."""
+    started = []
+
+    def start(queue, *options, url=None, ready=True):
+        worker = Worker(url or broker.url, queue, *options)
+        started.append(worker)
+        if ready:
+            worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()

@@ -1,0 +1,110 @@
+"""The real scripts, run as a user runs them, and what they print."""
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from brokers import wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+# As in an activated virtual environment: `./worker.py` finds this python.
+SCRIPT_ENV = {k: v for k, v in os.environ.items() if k != "AMQP_URL"}
+SCRIPT_ENV["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+WAITING = " [*] Waiting for messages. To exit press CTRL+C"
+
+
+def run_new_task(url, queue, *words, check=True, env=SCRIPT_ENV, **kwargs):
+    """./new_task.py --url URL --queue QUEUE WORDS..., as a user types it; a
+    url or queue of None leaves that option out."""
+    options = [*(["--url", url] if url else []), *(["--queue", queue] if queue else [])]
+    result = subprocess.run(
+        [ROOT / "new_task.py", *options, *words],
+        env=env, capture_output=True, text=True, timeout=60, **kwargs,
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+class Worker:
+    """./worker.py in a subprocess; its output lines, timestamped as they come."""
+
+    def __init__(self, url, queue, *options):
+        self.process = subprocess.Popen(
+            [ROOT / "worker.py", "--url", url, "--queue", queue, *options],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=SCRIPT_ENV, errors="backslashreplace",
+        )
+        self.out = []  # (monotonic time, line) from stdout
+        self.err = []  # the same from stderr
+        self._changed = threading.Condition()
+        self._readers = [
+            threading.Thread(target=self._read, args=(stream, lines), daemon=True)
+            for stream, lines in ((self.process.stdout, self.out), (self.process.stderr, self.err))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, stream, lines):
+        for line in stream:
+            with self._changed:
+                lines.append((time.monotonic(), line.rstrip("\n")))
+                self._changed.notify_all()
+
+    @property
+    def lines(self):
+        with self._changed:
+            return [line for _, line in self.out]
+
+    @property
+    def errors(self):
+        with self._changed:
+            return [line for _, line in self.err]
+
+    def received(self):
+        prefix = " [x] Received "
+        return [line[len(prefix):] for line in self.lines if line.startswith(prefix)]
+
+    def wait_for(self, line, count=1, timeout=30, stream="out"):
+        """Wait until `line` (exactly, or a line starting with it when it ends
+        with '...') has appeared `count` times; return the times it appeared."""
+        lines = self.out if stream == "out" else self.err
+
+        def times():
+            if line.endswith("..."):
+                return [t for t, text in lines if text.startswith(line[:-3])]
+            return [t for t, text in lines if text == line]
+
+        with self._changed:
+            ok = self._changed.wait_for(lambda: len(times()) >= count, timeout)
+            assert ok, f"no {line!r} (x{count}) within {timeout} s; stdout {self.lines}, stderr {self.errors}"
+            return times()
+
+    def wait_ready(self, count=1, timeout=30):
+        return self.wait_for(WAITING, count, timeout)
+
+    def signal(self, signum):
+        self.process.send_signal(signum)
+
+    def kill(self):
+        self.process.kill()
+        self.process.wait(10)
+
+    def wait_exit(self, timeout=10):
+        code = self.process.wait(timeout)
+        for reader in self._readers:
+            reader.join(5)
+        return code
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(10)
+
+
+def queue_drained(broker, queue, timeout=30):
+    """Wait until the queue has no ready and no unacknowledged task."""
+    wait_until(lambda: broker.queue_counts(queue) == (0, 0), timeout, f"{queue} to drain")

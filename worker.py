@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Take tasks from the work queue, one at a time: ./worker.py
+
+Each '.' in a task is one second of (fake) work; the task is acknowledged
+only once the work is done, so a task whose worker dies goes to another.
+"""
+
+import functools
+import queue
+import random
+import signal
+import sys
+import threading
+import time
+
+import pika
+
+import workqueue
+
+WAITING = " [*] Waiting for messages. To exit press CTRL+C"
+
+
+def main():
+    args = parse_arguments()
+    parameters = workqueue.connection_parameters(args.parser, args.url)
+    sys.stdout.reconfigure(line_buffering=True)  # show each line at once, even in a pipe
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
+    tasks = TaskThread()
+    retry = Backoff()
+    connection = None
+    try:
+        while True:
+            try:
+                connection = pika.BlockingConnection(parameters)
+                channel = connection.channel()
+                workqueue.declare_queue(channel, args.queue)
+                channel.basic_qos(prefetch_count=args.prefetch)
+                on_message = functools.partial(hand_over, tasks, manual_ack=not args.no_ack)
+                channel.basic_consume(args.queue, on_message, auto_ack=args.no_ack)
+                print(WAITING)
+                retry.reset()
+                channel.start_consuming()
+                log("the broker cancelled our consumer (was the queue deleted?); consuming again")
+            except workqueue.BROKER_ERRORS as exc:
+                if workqueue.is_fatal(exc):
+                    workqueue.fail(workqueue.describe(exc, parameters))
+                retry.wait(workqueue.describe(exc, parameters))
+    except KeyboardInterrupt:
+        close_quietly(connection)
+        sys.exit(130)
+    except Stop:
+        close_quietly(connection)
+        sys.exit(0)
+
+
+def parse_arguments():
+    parser = workqueue.argument_parser("Take tasks from the work queue, one at a time.")
+    parser.add_argument(
+        "--prefetch",
+        type=non_negative_int,
+        default=1,
+        help="tasks the broker may hand this worker before it acks (default: %(default)s, "
+        "fair dispatch; 0 means unlimited, the tutorial's plain round-robin)",
+    )
+    parser.add_argument(
+        "--no-ack",
+        action="store_true",
+        help="automatic acks: a task is lost if the worker dies (the tutorial's demonstration)",
+    )
+    args = parser.parse_args()
+    args.parser = parser
+    return args
+
+
+def non_negative_int(text):
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
+
+
+non_negative_int.__name__ = "non-negative integer"  # argparse names the type in its error
+
+
+class Backoff:
+    """Capped exponential backoff, with jitter so that restarted workers do not
+    all knock at once; one line on stderr per wait."""
+
+    FIRST, CAP = 0.5, 10.0
+
+    def __init__(self):
+        self.attempt = 0
+
+    def reset(self):
+        self.attempt = 0
+
+    def wait(self, reason):
+        delay = min(self.CAP, self.FIRST * 2**self.attempt) * random.uniform(0.8, 1.0)
+        self.attempt += 1
+        log(f"{reason}; retrying in {delay:.1f} s")
+        time.sleep(delay)
+
+
+def hand_over(tasks, channel, method, properties, body, manual_ack):
+    """pika's callback: runs on the I/O loop, so it only passes the task on."""
+    ack = Ack(channel, method.delivery_tag) if manual_ack else None
+    tasks.put((body, method.redelivered, ack))
+
+
+class TaskThread:
+    """Does the tasks one at a time on a thread of its own, so that pika's I/O
+    loop goes on answering heartbeats however long a task takes."""
+
+    def __init__(self):
+        self._tasks = queue.SimpleQueue()
+        threading.Thread(target=self._run, name="tasks", daemon=True).start()
+
+    def put(self, task):
+        self._tasks.put(task)
+
+    def _run(self):
+        while True:
+            body, redelivered, ack = self._tasks.get()
+            if ack is not None and not ack.possible():
+                continue  # its connection is gone: the broker gives the task out again
+            work(body, redelivered)
+            if ack is not None:
+                ack()
+
+
+def work(body, redelivered):
+    try:
+        task = repr(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        task = repr(body)  # show the bytes readably; the dots still count
+    print(f" [x] Received {task}" + (" (redelivered)" if redelivered else ""))
+    time.sleep(body.count(b"."))
+    print(" [x] Done")
+
+
+class Ack:
+    """Acknowledges one delivery from the task thread, on the connection's own
+    thread, and never on a channel that has died since the task came."""
+
+    def __init__(self, channel, delivery_tag):
+        self.channel = channel
+        self.delivery_tag = delivery_tag
+
+    def possible(self):
+        return self.channel.is_open
+
+    def __call__(self):
+        try:
+            self.channel.connection.add_callback_threadsafe(self._ack_if_open)
+        except pika.exceptions.ConnectionWrongStateError:
+            self._not_acked()
+
+    def _ack_if_open(self):
+        if self.channel.is_open:
+            self.channel.basic_ack(self.delivery_tag)
+        else:
+            self._not_acked()
+
+    @staticmethod
+    def _not_acked():
+        log("the connection was lost before the ack; the broker will deliver the task again")
+
+
+class Stop(BaseException):
+    """Raised by SIGTERM, to leave the I/O loop the way Ctrl+C does."""
+
+
+def stop_on_sigterm(signum, frame):
+    raise Stop
+
+
+def close_quietly(connection):
+    """Close without acking the task at hand: the broker requeues it."""
+    try:
+        if connection is not None and connection.is_open:
+            connection.close()
+    except Exception:
+        pass  # we are leaving anyway; the broker notices the closed socket
+
+
+def log(message):
+    print(f"worker.py: {message}", file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    main()

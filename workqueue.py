@@ -1,0 +1,123 @@
+"""What new_task.py and worker.py share: options, the queue, and error messages.
+
+Both scripts declare the same durable queue (declaring is idempotent, and
+whichever starts first creates it), and both explain a broker's refusal in
+one line instead of a traceback.
+"""
+
+import argparse
+import os
+import re
+import socket
+import sys
+
+import pika
+import pika.exceptions
+
+DEFAULT_URL = "amqp://guest:guest@localhost:5672/%2F"
+DEFAULT_QUEUE = "test_dur"  # the tutorial's durable queue
+
+
+def argument_parser(description):
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("AMQP_URL", DEFAULT_URL),
+        help="broker URL, with pika's query parameters such as ?heartbeat=10; "
+        "several URLs separated by commas are tried in turn "
+        f"(default: $AMQP_URL, else {DEFAULT_URL.replace('%', '%%')})",
+    )
+    parser.add_argument(
+        "--queue", default=DEFAULT_QUEUE, help="durable queue name (default: %(default)s)"
+    )
+    return parser
+
+
+def connection_parameters(parser, urls):
+    """One URLParameters per comma-separated URL; pika tries them in order."""
+    parameters = []
+    for url in filter(None, (u.strip() for u in urls.split(","))):
+        if not url.startswith(("amqp://", "amqps://")):
+            parser.error(f"argument --url: {url!r} is not an amqp:// or amqps:// URL")
+        try:
+            parameters.append(pika.URLParameters(url))
+        except Exception as exc:  # pika raises ValueError, IndexError, ... for a bad URL
+            parser.error(f"argument --url: {url!r}: {exc}")
+    if not parameters:
+        parser.error("argument --url: no URL given")
+    return parameters
+
+
+def declare_queue(channel, queue):
+    channel.queue_declare(queue=queue, durable=True)
+
+
+def where(parameters):
+    return ", ".join(f"{p.host}:{p.port}" for p in parameters)
+
+
+def is_fatal(exc):
+    """Errors that retrying cannot mend: the user must change something."""
+    if isinstance(
+        exc,
+        (
+            pika.exceptions.ProbableAuthenticationError,
+            pika.exceptions.ProbableAccessDeniedError,
+            pika.exceptions.AuthenticationError,
+            pika.exceptions.IncompatibleProtocolError,
+        ),
+    ):
+        return True
+    if isinstance(exc, pika.exceptions.ConnectionClosedByBroker):
+        return exc.reply_code in (403, 530)  # ACCESS_REFUSED, NOT_ALLOWED (vhost)
+    return isinstance(exc, pika.exceptions.ChannelClosedByBroker)
+
+
+_INEQUIVALENT = re.compile(r"inequivalent arg '([^']+)' for queue '([^']+)'.*?: (.*)")
+
+
+def describe(exc, parameters):
+    """One line that says what went wrong and, where we know, what to do."""
+    if isinstance(exc, pika.exceptions.ProbableAuthenticationError):
+        return f"{where(parameters)} refused the login: check the user and password in --url"
+    if isinstance(exc, pika.exceptions.ProbableAccessDeniedError):
+        vhosts = ", ".join(repr(p.virtual_host) for p in parameters)
+        return f"{where(parameters)} refused access to virtual host {vhosts}: does it exist, and may this user use it?"
+    if isinstance(exc, pika.exceptions.ChannelClosedByBroker):
+        found = _INEQUIVALENT.search(exc.reply_text)
+        if exc.reply_code == 406 and found:
+            setting, queue, detail = found.groups()
+            return (
+                f"queue {queue!r} already exists with another {setting!r} ({detail}); "
+                f"use another --queue name, or delete it: rabbitmqctl delete_queue {queue}"
+            )
+        return f"the broker refused: {exc.reply_text} ({exc.reply_code})"
+    if isinstance(exc, pika.exceptions.ConnectionClosed):
+        return f"the broker closed the connection: {exc.reply_text} ({exc.reply_code})"
+    if isinstance(exc, (pika.exceptions.AMQPConnectionError, OSError)):
+        cause = _root_cause(exc)
+        reason = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
+        return f"cannot reach the broker at {where(parameters)}: {reason}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _root_cause(exc):
+    """pika wraps the socket's error in connector and workflow errors."""
+    while True:
+        if getattr(exc, "exceptions", None):
+            exc = exc.exceptions[-1]
+        elif getattr(exc, "exception", None) is not None:
+            exc = exc.exception
+        elif exc.args and isinstance(exc.args[0], BaseException):
+            exc = exc.args[0]
+        else:
+            return exc
+
+
+def fail(message):
+    print(f"{os.path.basename(sys.argv[0])}: error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+# The errors the scripts expect from the network and the broker.
+BROKER_ERRORS = (pika.exceptions.AMQPError, socket.gaierror, OSError)
