@@ -16,17 +16,28 @@ SCRIPT_ENV["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 WAITING = " [*] Waiting for messages. To exit press CTRL+C"
 
 
-def run_new_task(url, queue, *words, check=True, env=SCRIPT_ENV, **kwargs):
-    """./new_task.py --url URL --queue QUEUE WORDS..., as a user types it; a
-    url or queue of None leaves that option out."""
+def command(script, url, queue, *arguments):
+    """./SCRIPT --url URL --queue QUEUE ARGUMENTS..., as a user types it; a url
+    or queue of None leaves that option out."""
     options = [*(["--url", url] if url else []), *(["--queue", queue] if queue else [])]
+    return [ROOT / script, *options, *arguments]
+
+
+def run_new_task(url, queue, *words, check=True, env=SCRIPT_ENV):
     result = subprocess.run(
-        [ROOT / "new_task.py", *options, *words],
-        env=env, capture_output=True, text=True, timeout=60, **kwargs,
+        command("new_task.py", url, queue, *words),
+        env=env, capture_output=True, text=True, timeout=60,
     )
     if check:
         assert result.returncode == 0, result.stderr
     return result
+
+
+def start_new_task(url, queue, *words):
+    return subprocess.Popen(
+        command("new_task.py", url, queue, *words),
+        env=SCRIPT_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
 
 
 class Worker:
@@ -34,7 +45,7 @@ class Worker:
 
     def __init__(self, url, queue, *options):
         self.process = subprocess.Popen(
-            [ROOT / "worker.py", "--url", url, "--queue", queue, *options],
+            command("worker.py", url, queue, *options),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=SCRIPT_ENV, errors="backslashreplace",
         )

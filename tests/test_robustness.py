@@ -1,0 +1,255 @@
+"""What the tutorial's code does not survive and ours must: long tasks,
+broker crashes and restarts, Ctrl+C and SIGTERM, bad input."""
+
+import random
+import signal
+import socket
+import subprocess
+import time
+
+import pika
+import pytest
+
+from brokers import free_port, wait_until
+from scripts import (
+    SCRIPT_ENV,
+    WAITING,
+    Worker,
+    command,
+    queue_drained,
+    run_new_task,
+    start_new_task,
+)
+
+
+def no_traceback(text):
+    return "Traceback" not in text
+
+
+def test_a_task_longer_than_the_heartbeat_is_done_once(broker, queue, start_worker):
+    """The tutorial sleeps in pika's callback, so nothing answers heartbeats:
+    with heartbeat=2 an 8-second task gets its connection closed and runs twice."""
+    worker = start_worker(queue, url=broker.url + "?heartbeat=2")
+    run_new_task(broker.url, queue, "Long task........")
+    run_new_task(broker.url, queue, "Next task")
+    worker.wait_for(" [x] Done", count=2, timeout=30)
+    assert worker.lines == [
+        WAITING,
+        " [x] Received 'Long task........'",
+        " [x] Done",
+        " [x] Received 'Next task'",
+        " [x] Done",
+    ]
+    assert worker.errors == []  # no lost connection, no reconnect
+    queue_drained(broker, queue)
+
+
+def test_worker_survives_a_broker_crash_and_its_task_in_flight_is_redelivered(
+    broker, queue, start_worker
+):
+    worker = start_worker(queue)
+    run_new_task(broker.url, queue, "In flight...")
+    worker.wait_for(" [x] Received 'In flight...'")
+    broker.crash()
+    # The work finishes while the broker is down: its ack must not be sent.
+    worker.wait_for("worker.py: the connection was lost before the ack...", stream="err", timeout=10)
+    worker.wait_for("worker.py: cannot reach the broker at...", stream="err", timeout=10)
+    broker.start()
+
+    worker.wait_for(" [x] Received 'In flight...' (redelivered)", timeout=30)
+    worker.wait_for(" [x] Done", count=2, timeout=10)
+    assert worker.lines.count(WAITING) == 2  # consuming again on the new connection
+    run_new_task(broker.url, queue, "After the crash")
+    worker.wait_for(" [x] Received 'After the crash'")
+    queue_drained(broker, queue)
+    assert all(no_traceback(line) for line in worker.errors)
+
+
+def test_worker_survives_a_clean_broker_restart(broker, queue, start_worker):
+    """A clean stop closes connections with CONNECTION_FORCED, where pika's own
+    example recovery loop gives up."""
+    worker = start_worker(queue)
+    broker.restart()
+    worker.wait_ready(count=2, timeout=30)
+    assert any("CONNECTION_FORCED" in line for line in worker.errors), worker.errors
+    run_new_task(broker.url, queue, "After the restart.")
+    worker.wait_for(" [x] Done", timeout=10)
+    assert worker.received() == ["'After the restart.'"]
+    queue_drained(broker, queue)
+
+
+def test_worker_started_while_the_broker_is_down_waits_for_it(broker, queue, start_worker):
+    broker.stop()
+    worker = start_worker(queue, ready=False)
+    retry_lines = worker.wait_for("worker.py: cannot reach the broker at...", count=2, stream="err")
+    assert worker.process.poll() is None
+    line = worker.errors[0]
+    assert f"127.0.0.1:{broker.port}" in line and "retrying in" in line
+    assert retry_lines[1] - retry_lines[0] >= 0.3  # it backs off, it does not spin
+
+    broker.start()
+    worker.wait_ready(timeout=30)
+    run_new_task(broker.url, queue, "Finally")
+    worker.wait_for(" [x] Done")
+    queue_drained(broker, queue)
+
+
+@pytest.mark.parametrize(
+    "signum, exit_codes",
+    [(signal.SIGINT, (0, 130)), (signal.SIGTERM, (0,))],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_worker_stops_at_once_and_its_unfinished_task_goes_to_another(
+    broker, queue, start_worker, signum, exit_codes
+):
+    worker = start_worker(queue)
+    run_new_task(broker.url, queue, "Interrupted.....")
+    worker.wait_for(" [x] Received 'Interrupted.....'")
+    spare = start_worker(queue)
+
+    sent = time.monotonic()
+    worker.signal(signum)
+    code = worker.wait_exit(timeout=5)
+    assert time.monotonic() - sent < 1.5
+    assert code in exit_codes
+    assert all(no_traceback(line) for line in worker.errors), worker.errors
+    assert " [x] Done" not in worker.lines
+
+    spare.wait_for(" [x] Received 'Interrupted.....' (redelivered)", timeout=10)
+    spare.wait_for(" [x] Done", timeout=10)
+    queue_drained(broker, queue)
+
+
+def test_new_task_interrupted_exits_without_a_traceback(queue):
+    # A listener that never answers the AMQP handshake keeps new_task.py waiting.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        url = f"amqp://guest:guest@127.0.0.1:{silent.getsockname()[1]}/%2F"
+        process = start_new_task(url, queue, "Never sent")
+        connection, _ = silent.accept()  # new_task.py is inside pika's connect now
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=5)
+        connection.close()
+    assert process.returncode == 130
+    assert err.splitlines() == ["new_task.py: interrupted; the task was not confirmed as sent"]
+
+
+def test_new_task_fails_fast_naming_an_unreachable_broker(queue):
+    port = free_port()
+    started = time.monotonic()
+    result = run_new_task(f"amqp://guest:guest@127.0.0.1:{port}/%2F", queue, "x", check=False)
+    assert time.monotonic() - started < 5
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"new_task.py: error: cannot reach the broker at 127.0.0.1:{port}: Connection refused"
+    ]
+
+
+def with_userinfo(url, userinfo):
+    return url.replace("guest:guest", userinfo)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda url: with_userinfo(url, "guest:wrong"), "refused the login"),
+        (lambda url: url.replace("%2F", "no-such-vhost"), "refused access to virtual host 'no-such-vhost'"),
+    ],
+    ids=["wrong-password", "unknown-vhost"],
+)
+def test_both_scripts_exit_on_errors_retrying_cannot_mend(broker, queue, change, message):
+    url = change(broker.url)
+    sent = run_new_task(url, queue, "x", check=False)
+    worker = Worker(url, queue)
+    assert worker.wait_exit(timeout=10) == 1
+    for stderr in (sent.stderr.splitlines(), worker.errors):
+        assert len(stderr) == 1 and message in stderr[0], stderr
+    assert sent.returncode == 1
+
+
+def test_a_queue_declared_with_other_settings_is_explained(broker, queue):
+    """The tutorial's own trap: `test` exists non-durable, and we declare it durable."""
+    connection = pika.BlockingConnection(pika.URLParameters(broker.url))
+    connection.channel().queue_declare(queue, durable=False)
+    try:
+        sent = run_new_task(broker.url, queue, "x", check=False)
+        worker = Worker(broker.url, queue)
+        assert worker.wait_exit(timeout=10) == 1
+        for stderr in (sent.stderr.splitlines(), worker.errors):
+            assert len(stderr) == 1, stderr
+            assert f"queue {queue!r} already exists" in stderr[0]
+            assert "'durable'" in stderr[0] and "another --queue" in stderr[0]
+            assert f"rabbitmqctl delete_queue {queue}" in stderr[0]
+        assert sent.returncode == 1
+        assert broker.queue_counts(queue) == (0, 0)  # nothing went into the wrong queue
+    finally:
+        connection.channel().queue_delete(queue)
+        connection.close()
+
+
+@pytest.mark.parametrize(
+    "script, arguments, complaint",
+    [
+        ("new_task.py", ["--url", "http://localhost/"], "is not an amqp:// or amqps:// URL"),
+        ("new_task.py", ["--url", "amqp://localhost:notaport/"], "Port could not be cast"),
+        ("new_task.py", ["--url", "amqp://localhost/?heartbeat=soon"], "Invalid heartbeat"),
+        ("worker.py", ["--prefetch", "-1"], "invalid non-negative integer value"),
+        ("worker.py", ["--no-such-option"], "unrecognized arguments"),
+    ],
+)
+def test_malformed_options_are_usage_errors(script, arguments, complaint):
+    result = subprocess.run(
+        command(script, None, None, *arguments),
+        env=SCRIPT_ENV, capture_output=True, text=True, timeout=30,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()  # argparse's: the usage (maybe wrapped), then the error
+    assert lines[0].startswith(f"usage: {script}")
+    assert lines[-1].startswith(f"{script}: error: ") and complaint in lines[-1]
+    assert no_traceback(result.stderr)
+
+
+def test_a_task_that_is_not_utf8_is_shown_as_bytes_and_done(broker, queue, start_worker):
+    worker = start_worker(queue)
+    run_new_task(broker.url, queue, b"caf\xe9 \xff..")  # Latin-1, as an old shell might send
+    worker.wait_for(" [x] Received b'caf\\xe9 \\xff..'")
+    received, done = worker.wait_for(" [x] Received ...")[0], worker.wait_for(" [x] Done")[0]
+    assert 1.9 <= done - received <= 2.5  # the dots still count
+    run_new_task(broker.url, queue, "Next")
+    worker.wait_for(" [x] Received 'Next'")
+    queue_drained(broker, queue)
+    assert worker.errors == []
+
+
+def test_soak_workers_killed_at_random_lose_no_task(broker, queue, start_worker, capsys):
+    """1,000 tasks (one in twenty takes a second), three workers, and every
+    second or so a random worker is SIGKILLed and a new one started."""
+    tasks = [f"soak-{n:04d}" + ("." if n % 20 == 0 else "") for n in range(1000)]
+    connection = pika.BlockingConnection(pika.URLParameters(broker.url))
+    channel = connection.channel()
+    channel.queue_declare(queue, durable=True)
+    channel.confirm_delivery()
+    for task in tasks:
+        channel.basic_publish("", queue, task.encode(), pika.BasicProperties(delivery_mode=2))
+    connection.close()
+
+    workers = [start_worker(queue) for _ in range(3)]
+    everyone = list(workers)
+    rng = random.Random(2)
+    kills = 0
+    deadline = time.monotonic() + 240
+    while broker.queue_counts(queue) != (0, 0):
+        assert time.monotonic() < deadline, "the queue did not drain"
+        time.sleep(1)
+        victim = workers.pop(rng.randrange(len(workers)))
+        victim.kill()
+        kills += 1
+        workers.append(start_worker(queue))
+        everyone.append(workers[-1])
+
+    received = [line for w in everyone for line in w.received()]
+    unique = {line.removesuffix(" (redelivered)") for line in received}
+    assert unique == {repr(task) for task in tasks}
+    redeliveries = len(received) - len(tasks)
+    with capsys.disabled():
+        print(f"\nsoak: {len(tasks)} tasks, {kills} workers killed, {redeliveries} redeliveries")
