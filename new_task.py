@@ -23,7 +23,7 @@ def main():
     try:
         connection = pika.BlockingConnection(parameters)
         channel = connection.channel()
-        workqueue.declare_queue(channel, args.queue)
+        workqueue.declare_queue(channel, args)
         # With confirms, basic_publish returns only once the broker has the
         # task on disk, and raises if it was nacked or (mandatory) unroutable.
         channel.confirm_delivery()

@@ -33,7 +33,7 @@ def main():
             try:
                 connection = pika.BlockingConnection(parameters)
                 channel = connection.channel()
-                workqueue.declare_queue(channel, args.queue)
+                workqueue.declare_queue(channel, args)
                 channel.basic_qos(prefetch_count=args.prefetch)
                 on_message = functools.partial(hand_over, tasks, manual_ack=not args.no_ack)
                 channel.basic_consume(args.queue, on_message, auto_ack=args.no_ack)
@@ -102,9 +102,17 @@ class Backoff:
 
 
 def hand_over(tasks, channel, method, properties, body, manual_ack):
-    """pika's callback: runs on the I/O loop, so it only passes the task on."""
+    """pika's callback. It runs on the I/O loop, which must not block."""
     ack = Ack(channel, method.delivery_tag) if manual_ack else None
-    tasks.put((body, method.redelivered, ack))
+    tasks.do(body, redelivery_note(method, properties), ack)
+
+
+def redelivery_note(method, properties):
+    """' (redelivered)', with the delivery's number where the queue counts them."""
+    if not method.redelivered:
+        return ""
+    earlier = (properties.headers or {}).get("x-delivery-count")  # quorum queues
+    return f" (redelivered, delivery {earlier + 1})" if earlier else " (redelivered)"
 
 
 class TaskThread:
@@ -112,35 +120,48 @@ class TaskThread:
     loop goes on answering heartbeats however long a task takes."""
 
     def __init__(self):
-        self._tasks = queue.SimpleQueue()
+        self._tasks = queue.Queue()
         threading.Thread(target=self._run, name="tasks", daemon=True).start()
 
-    def put(self, task):
-        self._tasks.put(task)
+    def do(self, body, note, ack):
+        if seconds_of_work(body) == 0 and self._tasks.unfinished_tasks == 0:
+            # Nothing to wait for, nothing queued before it: done right here.
+            # A hand-off costs two thread wake-ups (~0.1 ms) and protects nothing.
+            work(body, note)
+            if ack is not None:
+                ack.send()
+        else:
+            self._tasks.put((body, note, ack))
 
     def _run(self):
         while True:
-            body, redelivered, ack = self._tasks.get()
-            if ack is not None and not ack.possible():
-                continue  # its connection is gone: the broker gives the task out again
-            work(body, redelivered)
-            if ack is not None:
-                ack()
+            body, note, ack = self._tasks.get()
+            # A task whose connection is gone is not done: the broker gives it out again.
+            alive = ack is None or ack.possible()
+            if alive:
+                work(body, note)
+            self._tasks.task_done()  # before the ack, which may bring the next task at once
+            if ack is not None and alive:
+                ack.send_from_another_thread()
 
 
-def work(body, redelivered):
+def seconds_of_work(body):
+    return body.count(b".")
+
+
+def work(body, note):
     try:
         task = repr(body.decode("utf-8"))
     except UnicodeDecodeError:
         task = repr(body)  # show the bytes readably; the dots still count
-    print(f" [x] Received {task}" + (" (redelivered)" if redelivered else ""))
-    time.sleep(body.count(b"."))
+    print(f" [x] Received {task}{note}")
+    time.sleep(seconds_of_work(body))
     print(" [x] Done")
 
 
 class Ack:
-    """Acknowledges one delivery from the task thread, on the connection's own
-    thread, and never on a channel that has died since the task came."""
+    """Acknowledges one delivery on the connection's own thread, and never on a
+    channel that has died since the task came."""
 
     def __init__(self, channel, delivery_tag):
         self.channel = channel
@@ -149,16 +170,16 @@ class Ack:
     def possible(self):
         return self.channel.is_open
 
-    def __call__(self):
-        try:
-            self.channel.connection.add_callback_threadsafe(self._ack_if_open)
-        except pika.exceptions.ConnectionWrongStateError:
-            self._not_acked()
-
-    def _ack_if_open(self):
+    def send(self):
         if self.channel.is_open:
             self.channel.basic_ack(self.delivery_tag)
         else:
+            self._not_acked()
+
+    def send_from_another_thread(self):
+        try:
+            self.channel.connection.add_callback_threadsafe(self.send)
+        except pika.exceptions.ConnectionWrongStateError:
             self._not_acked()
 
     @staticmethod

@@ -16,6 +16,7 @@ import pika.exceptions
 
 DEFAULT_URL = "amqp://guest:guest@localhost:5672/%2F"
 DEFAULT_QUEUE = "test_dur"  # the tutorial's durable queue
+DEFAULT_DELIVERY_LIMIT = 5
 
 
 def argument_parser(description):
@@ -30,7 +31,31 @@ def argument_parser(description):
     parser.add_argument(
         "--queue", default=DEFAULT_QUEUE, help="durable queue name (default: %(default)s)"
     )
+    parser.add_argument(
+        "--queue-type",
+        choices=("classic", "quorum"),
+        default="classic",
+        help="classic: the tutorial's durable queue; quorum: replicated over a "
+        "cluster, with a delivery limit and a dead-letter queue (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--delivery-limit",
+        type=positive_int,
+        default=DEFAULT_DELIVERY_LIMIT,
+        help="quorum queues: after this many failed deliveries a task is parked in "
+        "the queue QUEUE.dead instead of being handed out again (default: %(default)s)",
+    )
     return parser
+
+
+def positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
+positive_int.__name__ = "positive integer"  # argparse names the type in its error
 
 
 def connection_parameters(parser, urls):
@@ -48,8 +73,25 @@ def connection_parameters(parser, urls):
     return parameters
 
 
-def declare_queue(channel, queue):
-    channel.queue_declare(queue=queue, durable=True)
+def declare_queue(channel, args):
+    """The task queue, the same in both scripts whichever starts first."""
+    if args.queue_type == "classic":
+        channel.queue_declare(queue=args.queue, durable=True)
+        return
+    # A quorum queue counts the deliveries of each task; a task that keeps
+    # killing its workers goes to the dead-letter queue after the limit.
+    dead_letters = f"{args.queue}.dead"
+    channel.queue_declare(queue=dead_letters, durable=True, arguments={"x-queue-type": "quorum"})
+    channel.queue_declare(
+        queue=args.queue,
+        durable=True,
+        arguments={
+            "x-queue-type": "quorum",
+            "x-delivery-limit": args.delivery_limit,
+            "x-dead-letter-exchange": "",
+            "x-dead-letter-routing-key": dead_letters,
+        },
+    )
 
 
 def where(parameters):
@@ -87,9 +129,11 @@ def describe(exc, parameters):
         found = _INEQUIVALENT.search(exc.reply_text)
         if exc.reply_code == 406 and found:
             setting, queue, detail = found.groups()
+            # x- arguments come from --queue-type and --delivery-limit
+            matching = "the --queue-type and --delivery-limit it has, " if setting.startswith("x-") else ""
             return (
                 f"queue {queue!r} already exists with another {setting!r} ({detail}); "
-                f"use another --queue name, or delete it: rabbitmqctl delete_queue {queue}"
+                f"use {matching}another --queue name, or delete it: rabbitmqctl delete_queue {queue}"
             )
         return f"the broker refused: {exc.reply_text} ({exc.reply_code})"
     if isinstance(exc, pika.exceptions.ConnectionClosed):

@@ -4,17 +4,14 @@ import uuid
 
 import pytest
 
-from brokers import DockerBroker, LocalNode, accepts_amqp, docker_engine_available
+from brokers import accepts_amqp, own_broker
 from scripts import Worker
 
 
 @pytest.fixture(scope="session")
 def session_broker(tmp_path_factory):
-    if docker_engine_available():
-        broker = DockerBroker()
-    elif LocalNode.installed():
-        broker = LocalNode(tmp_path_factory.mktemp("rabbitmq"))
-    else:
+    broker = own_broker(tmp_path_factory.mktemp("rabbitmq"))
+    if broker is None:
         pytest.exit(
             "No RabbitMQ for the tests: start a Docker engine, or install rabbitmq-server "
             "(apt-get install rabbitmq-server).",

@@ -48,6 +48,7 @@ def test_worker_survives_a_broker_crash_and_its_task_in_flight_is_redelivered(
     broker, queue, start_worker
 ):
     worker = start_worker(queue)
+    broker.flush_definitions()  # the queue is not brand new when the broker dies
     run_new_task(broker.url, queue, "In flight...")
     worker.wait_for(" [x] Received 'In flight...'")
     broker.crash()

@@ -108,7 +108,9 @@ def test_with_no_ack_a_task_whose_worker_dies_is_lost(broker, queue, start_worke
 
 def test_sent_tasks_survive_a_broker_crash(broker, queue, start_worker):
     tasks = ["Durable one.", "Durable two..", "Durable three"]
-    for task in tasks:
+    run_new_task(broker.url, queue, tasks[0])  # declares the queue
+    broker.flush_definitions()  # the queue is not brand new when the broker dies
+    for task in tasks[1:]:
         run_new_task(broker.url, queue, task)
     broker.crash()  # SIGKILL right after the scripts said Sent: no clean shutdown
     broker.start()

@@ -1,0 +1,340 @@
+#!/usr/bin/env python3
+"""Benchmark: our pair against the tutorial's code shape, same broker, same run.
+
+    python bench/bench.py            # full sizes, a few minutes
+    python bench/bench.py --smoke    # tiny sizes: checks it runs, measures nothing
+
+The reference is bench/reference_worker.py and bench/reference_new_task.py:
+the tutorial's code on pika 1.x (sleep and ack inside the callback, no
+publisher confirms). Runs of ours and the reference alternate. Without --url
+the benchmark starts a private broker the way the tests do.
+"""
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pika
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from brokers import own_broker, wait_until  # noqa: E402  (the tests' broker)
+
+PYTHON = sys.executable
+OURS, REFERENCE = "ours", "reference"
+
+
+def worker_command(kind, url, queue):
+    if kind == OURS:
+        return [PYTHON, ROOT / "worker.py", "--url", url, "--queue", queue]
+    return [PYTHON, ROOT / "bench" / "reference_worker.py", url, queue]
+
+
+def new_task_command(kind, url, queue, task):
+    if kind == OURS:
+        return [PYTHON, ROOT / "new_task.py", "--url", url, "--queue", queue, task]
+    return [PYTHON, ROOT / "bench" / "reference_new_task.py", url, queue, task]
+
+
+def new_queue(url):
+    queue = f"bench-{uuid.uuid4().hex[:10]}"
+    with Publisher(url, queue):
+        pass  # declares it
+    return queue
+
+
+class Publisher:
+    """The benchmark's own publisher, to load queues fast."""
+
+    def __init__(self, url, queue):
+        self.queue = queue
+        self.connection = pika.BlockingConnection(pika.URLParameters(url))
+        self.channel = self.connection.channel()
+        self.channel.queue_declare(queue, durable=True)
+
+    def publish(self, bodies, confirm=False):
+        if confirm:
+            self.channel.confirm_delivery()
+        for body in bodies:
+            self.channel.basic_publish(
+                "", self.queue, body.encode(), pika.BasicProperties(delivery_mode=2)
+            )
+
+    def ready(self):
+        return self.channel.queue_declare(self.queue, durable=True, passive=True).method.message_count
+
+    def delete(self):
+        self.channel.queue_delete(self.queue)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.connection.close()
+
+
+class Lines:
+    """A worker process's stdout lines, timestamped as they arrive."""
+
+    def __init__(self, command):
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        self.lines = []
+        self.changed = threading.Condition()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            with self.changed:
+                self.lines.append((time.perf_counter(), line.rstrip("\n")))
+                self.changed.notify_all()
+
+    def times(self, prefix):
+        return [t for t, line in self.lines if line.startswith(prefix)]
+
+    def wait(self, prefix, count, timeout=120):
+        with self.changed:
+            ok = self.changed.wait_for(lambda: len(self.times(prefix)) >= count, timeout)
+        if not ok:
+            raise TimeoutError(f"no {count} x {prefix!r} within {timeout} s")
+        with self.changed:
+            return self.times(prefix)
+
+    def rss_kib(self):
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+
+    def stop(self):
+        self.process.kill()
+        self.process.wait()
+
+
+def start_workers(kind, url, queue, count=1, *options):
+    workers = [Lines(worker_command(kind, url, queue) + list(options)) for _ in range(count)]
+    for worker in workers:
+        worker.wait(" [*] Waiting", 1)
+    return workers
+
+
+def drain_rate(kind, url, tasks):
+    """Tasks/s of one worker (prefetch 1) on a preloaded queue, stdout to a file."""
+    queue = new_queue(url)
+    with Publisher(url, queue) as publisher:
+        publisher.publish(f"task {n}" for n in range(tasks))
+        wait_until(lambda: publisher.ready() == tasks, 60, "the preload")
+        with tempfile.TemporaryDirectory() as folder:
+            output = Path(folder) / "stdout"
+            with open(output, "w") as out:
+                process = subprocess.Popen(worker_command(kind, url, queue), stdout=out)
+            first = last = None
+            done = 0
+            with open(output) as reader:
+                while done < tasks:
+                    chunk = reader.read()
+                    if first is None and "Received" in chunk:
+                        first = time.perf_counter()
+                    done += chunk.count(" [x] Done")  # a line is written whole: no split "Done"
+                    last = time.perf_counter()
+                    time.sleep(0.002)
+            process.kill()
+            process.wait()
+        publisher.delete()
+    return (tasks - 1) / (last - first)
+
+
+def task_overhead(kind, url, tasks):
+    """For one-dot tasks: (Done - Received) - 1 s, and confirmed publish -> Received."""
+    queue = new_queue(url)
+    (worker,) = start_workers(kind, url, queue)
+    work, latency = [], []
+    with Publisher(url, queue) as publisher:
+        publisher.channel.confirm_delivery()
+        for n in range(1, tasks + 1):
+            sent = time.perf_counter()
+            publisher.publish([f"one second {n}."])
+            received = worker.wait(" [x] Received", n)[-1]
+            done = worker.wait(" [x] Done", n)[-1]
+            work.append(done - received - 1.0)
+            latency.append(received - sent)
+        worker.stop()
+        publisher.delete()
+    return statistics.median(work), statistics.median(latency)
+
+
+def makespan(url, dots, workers, *options):
+    """Seconds from publishing to the last Done, for our workers."""
+    queue = new_queue(url)
+    running = start_workers(OURS, url, queue, workers, *options)
+    with Publisher(url, queue) as publisher:
+        start = time.perf_counter()
+        publisher.publish([f"task {n}" + "." * d for n, d in enumerate(dots)])
+        deadline = time.monotonic() + sum(dots) + 60
+        while sum(len(w.times(" [x] Done")) for w in running) < len(dots):
+            if time.monotonic() > deadline:
+                raise TimeoutError("tasks not done")
+            time.sleep(0.01)
+        end = max(t for w in running for t in w.times(" [x] Done"))
+        for worker in running:
+            worker.stop()
+        publisher.delete()
+    return end - start
+
+
+def new_task_wall(kind, url, queue):
+    started = time.perf_counter()
+    subprocess.run(new_task_command(kind, url, queue, "x"), check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def new_task_breakdown(kind, url, queue):
+    """The steps of one call, replayed in-process, in ms; imports in a process of their own."""
+    imports = "import argparse, pika, workqueue" if kind == OURS else "import pika"
+    started = time.perf_counter()
+    subprocess.run([PYTHON, "-c", imports], check=True, cwd=ROOT)
+    steps = {"interpreter + imports": time.perf_counter() - started}
+    t = time.perf_counter()
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    steps["connect"], t = time.perf_counter() - t, time.perf_counter()
+    channel.queue_declare(queue, durable=True)
+    steps["declare"], t = time.perf_counter() - t, time.perf_counter()
+    if kind == OURS:
+        channel.confirm_delivery()
+    channel.basic_publish("", queue, b"x", pika.BasicProperties(delivery_mode=2), mandatory=kind == OURS)
+    steps["publish (+ confirm)"], t = time.perf_counter() - t, time.perf_counter()
+    connection.close()
+    steps["close"] = time.perf_counter() - t
+    return {step: seconds * 1000 for step, seconds in steps.items()}
+
+
+def worker_memory(kind, url, tasks):
+    """RSS in MiB after start and after `tasks` zero-dot tasks."""
+    queue = new_queue(url)
+    (worker,) = start_workers(kind, url, queue)
+    at_start = worker.rss_kib() / 1024
+    with Publisher(url, queue) as publisher:
+        publisher.publish(f"task {n}" for n in range(tasks))
+        worker.wait(" [x] Done", tasks, timeout=600)
+        after = worker.rss_kib() / 1024
+        worker.stop()
+        publisher.delete()
+    return at_start, after
+
+
+def alternate(rounds, measure):
+    """Run measure(kind) for ours and the reference in turn, `rounds` times each."""
+    results = {OURS: [], REFERENCE: []}
+    for _ in range(rounds):
+        for kind in (OURS, REFERENCE):
+            results[kind].append(measure(kind))
+    return results
+
+
+def spread(values, unit="", digits=0):
+    values = sorted(values)
+    fmt = f"{{:.{digits}f}}"
+    median = fmt.format(statistics.median(values))
+    return f"{median}{unit} ({fmt.format(values[0])}–{fmt.format(values[-1])})"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="use this broker instead of starting a private one")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: check that it runs")
+    args = parser.parse_args()
+    sizes = dict(rounds=5, drain=3000, overhead=20, calls=20, memory=10_000, scale=12, fair=[4, 1] * 3)
+    if args.smoke:
+        sizes = dict(rounds=1, drain=20, overhead=2, calls=2, memory=50, scale=2, fair=[1, 0] * 2)
+
+    broker = None
+    url = args.url
+    if url is None:
+        broker = own_broker(tempfile.mkdtemp(prefix="bench-rabbitmq-"))
+        if broker is None:
+            sys.exit("bench.py: no broker: start a Docker engine, install rabbitmq-server, or give --url")
+        url = broker.start().url
+    try:
+        report(url, sizes)
+    finally:
+        if broker is not None:
+            broker.remove()
+
+
+def report(url, sizes):
+    rounds = sizes["rounds"]
+    rows = []
+
+    def row(name, ours, reference="", ratio="", target=""):
+        rows.append((name, ours, reference, ratio, target))
+        print(f"{name}: {ours} | {reference} | {ratio}", file=sys.stderr, flush=True)
+
+    rates = alternate(rounds, lambda kind: drain_rate(kind, url, sizes["drain"]))
+    ratio = statistics.median(rates[OURS]) / statistics.median(rates[REFERENCE])
+    row(f"1. drain rate, {sizes['drain']} zero-dot tasks, 1 worker (tasks/s)",
+        spread(rates[OURS]), spread(rates[REFERENCE]), f"{ratio:.2f}×", "≥ 1.0×")
+
+    overhead = {kind: task_overhead(kind, url, sizes["overhead"]) for kind in (OURS, REFERENCE)}
+    row("2a. one-dot task: (Done − Received) − 1 s, median",
+        f"{overhead[OURS][0] * 1000:.2f} ms", f"{overhead[REFERENCE][0] * 1000:.2f} ms", "", "≤ 5 ms")
+    row("2b. confirmed publish → Received, median",
+        f"{overhead[OURS][1] * 1000:.2f} ms", f"{overhead[REFERENCE][1] * 1000:.2f} ms", "", "≤ 5 ms")
+
+    dots = sizes["fair"]
+    bound = max(sum(dots) / 2, max(dots))
+    for prefetch in ("1", "0"):
+        span = makespan(url, dots, 2, "--prefetch", prefetch)
+        row(f"3. fair dispatch, dots {dots}, 2 workers, prefetch {prefetch}: makespan",
+            f"{span:.2f} s", "", f"{span / bound:.2f}× the bound {bound:g} s",
+            "close to the bound" if prefetch == "1" else "round-robin")
+
+    one = makespan(url, [1] * sizes["scale"], 1)
+    for workers in (2, 4):
+        span = makespan(url, [1] * sizes["scale"], workers)
+        row(f"4. scale-out, {sizes['scale']} one-dot tasks, {workers} workers: speed-up over 1",
+            f"{one / span:.2f}×", "", f"{one / span / workers:.2f} per worker", "≥ 0.9 per worker")
+
+    queue = new_queue(url)
+    walls = alternate(sizes["calls"], lambda kind: new_task_wall(kind, url, queue))
+    ratio = statistics.median(walls[OURS]) / statistics.median(walls[REFERENCE])
+    row("5. new_task.py per call, as a process (ms)",
+        spread([w * 1000 for w in walls[OURS]]), spread([w * 1000 for w in walls[REFERENCE]]),
+        f"{ratio:.2f}×", "≤ 1.2×")
+    parts = {kind: [new_task_breakdown(kind, url, queue) for _ in range(rounds)] for kind in (OURS, REFERENCE)}
+    for step in parts[OURS][0]:
+        mine = statistics.median(p[step] for p in parts[OURS])
+        theirs = statistics.median(p[step] for p in parts[REFERENCE])
+        row(f"5. … {step}", f"{mine:.1f} ms", f"{theirs:.1f} ms")
+    with Publisher(url, queue) as publisher:
+        publisher.delete()
+
+    memory = {kind: worker_memory(kind, url, sizes["memory"]) for kind in (OURS, REFERENCE)}
+    row(f"6. worker RSS after start → after {sizes['memory']} tasks",
+        "{:.1f} → {:.1f} MiB".format(*memory[OURS]), "{:.1f} → {:.1f} MiB".format(*memory[REFERENCE]),
+        "", "≤ 40 MiB, flat")
+
+    print(f"\nMachine: {os.cpu_count()} cores, {platform.platform()}, "
+          f"Python {platform.python_version()}, pika {pika.__version__}, RabbitMQ {rabbitmq_version(url)}\n")
+    print("| measure | ours | reference (tutorial) | ratio | target |")
+    print("| --- | --- | --- | --- | --- |")
+    for cells in rows:
+        print("| " + " | ".join(cells) + " |")
+
+
+def rabbitmq_version(url):
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    version = connection._impl.server_properties.get("version", b"?")
+    connection.close()
+    return version.decode() if isinstance(version, bytes) else version
+
+
+if __name__ == "__main__":
+    main()
