@@ -137,12 +137,16 @@ def drain_rate(kind, url, tasks):
                 process = subprocess.Popen(worker_command(kind, url, queue), stdout=out)
             first = last = None
             done = 0
+            partial = ""
+            deadline = time.monotonic() + 300
             with open(output) as reader:
                 while done < tasks:
-                    chunk = reader.read()
-                    if first is None and "Received" in chunk:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{kind} worker: {done} of {tasks} done")
+                    *lines, partial = (partial + reader.read()).split("\n")
+                    if first is None and any(line.startswith(" [x] Received") for line in lines):
                         first = time.perf_counter()
-                    done += chunk.count(" [x] Done")  # a line is written whole: no split "Done"
+                    done += lines.count(" [x] Done")
                     last = time.perf_counter()
                     time.sleep(0.002)
             process.kill()

@@ -1,0 +1,20 @@
+"""The benchmark at tiny sizes, so that it cannot rot. It measures nothing."""
+
+import subprocess
+import sys
+
+from scripts import ROOT
+
+
+def test_benchmark_runs_and_prints_its_table(broker):
+    result = subprocess.run(
+        [sys.executable, ROOT / "bench" / "bench.py", "--smoke", "--url", broker.url],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    assert table[0] == "| measure | ours | reference (tutorial) | ratio | target |"
+    measures = [row.split(" | ")[0].lstrip("| ") for row in table[2:]]
+    for number in "123456":
+        assert any(m.startswith(number) for m in measures), (number, measures)
+    assert "RabbitMQ " in result.stdout and "pika " in result.stdout
