@@ -120,6 +120,7 @@ class LocalNode:
             RABBITMQ_CONF_ENV_FILE=str(self.base_dir / "rabbitmq-env.conf"),
             RABBITMQ_PID_FILE=str(self.pid_file),
             RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}",
+            ERL_CRASH_DUMP=str(self.base_dir / "erl_crash.dump"),
         )
         return env
 
