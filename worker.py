@@ -57,7 +57,7 @@ def parse_arguments():
     parser = workqueue.argument_parser("Take tasks from the work queue, one at a time.")
     parser.add_argument(
         "--prefetch",
-        type=non_negative_int,
+        type=workqueue.integer_at_least(0, "non-negative integer"),
         default=1,
         help="tasks the broker may hand this worker before it acks (default: %(default)s, "
         "fair dispatch; 0 means unlimited, the tutorial's plain round-robin)",
@@ -70,16 +70,6 @@ def parse_arguments():
     args = parser.parse_args()
     args.parser = parser
     return args
-
-
-def non_negative_int(text):
-    value = int(text)
-    if value < 0:
-        raise ValueError(text)
-    return value
-
-
-non_negative_int.__name__ = "non-negative integer"  # argparse names the type in its error
 
 
 class Backoff:

@@ -40,7 +40,7 @@ def argument_parser(description):
     )
     parser.add_argument(
         "--delivery-limit",
-        type=positive_int,
+        type=integer_at_least(1, "positive integer"),
         default=DEFAULT_DELIVERY_LIMIT,
         help="quorum queues: after this many failed deliveries a task is parked in "
         "the queue QUEUE.dead instead of being handed out again (default: %(default)s)",
@@ -48,14 +48,17 @@ def argument_parser(description):
     return parser
 
 
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
+def integer_at_least(minimum, name):
+    """An argparse type; argparse names it (`name`) in its error message."""
 
+    def parse(text):
+        value = int(text)
+        if value < minimum:
+            raise ValueError(text)
+        return value
 
-positive_int.__name__ = "positive integer"  # argparse names the type in its error
+    parse.__name__ = name
+    return parse
 
 
 def connection_parameters(parser, urls):
@@ -112,7 +115,11 @@ def is_fatal(exc):
         return True
     if isinstance(exc, pika.exceptions.ConnectionClosedByBroker):
         return exc.reply_code in (403, 530)  # ACCESS_REFUSED, NOT_ALLOWED (vhost)
-    return isinstance(exc, pika.exceptions.ChannelClosedByBroker)
+    if isinstance(exc, pika.exceptions.ChannelClosedByBroker):
+        # A queue we may not use, or that exists with other settings. Others,
+        # such as an ack that came too late (consumer_timeout), pass.
+        return exc.reply_code == 403 or bool(_INEQUIVALENT.search(exc.reply_text))
+    return False
 
 
 _INEQUIVALENT = re.compile(r"inequivalent arg '([^']+)' for queue '([^']+)'.*?: (.*)")
@@ -135,12 +142,14 @@ def describe(exc, parameters):
                 f"queue {queue!r} already exists with another {setting!r} ({detail}); "
                 f"use {matching}another --queue name, or delete it: rabbitmqctl delete_queue {queue}"
             )
-        return f"the broker refused: {exc.reply_text} ({exc.reply_code})"
+        return f"the broker closed the channel: {exc.reply_text} ({exc.reply_code})"
     if isinstance(exc, pika.exceptions.ConnectionClosed):
         return f"the broker closed the connection: {exc.reply_text} ({exc.reply_code})"
     if isinstance(exc, (pika.exceptions.AMQPConnectionError, OSError)):
         cause = _root_cause(exc)
         reason = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
+        if isinstance(exc, (pika.exceptions.StreamLostError, pika.exceptions.AMQPHeartbeatTimeout)):
+            return f"lost the connection to the broker at {where(parameters)}: {reason}"
         return f"cannot reach the broker at {where(parameters)}: {reason}"
     return f"{type(exc).__name__}: {exc}"
 
