@@ -10,7 +10,7 @@ import time
 import pika
 import pytest
 
-from brokers import free_port, wait_until
+from brokers import free_port
 from scripts import (
     SCRIPT_ENV,
     WAITING,
