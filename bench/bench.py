@@ -243,11 +243,10 @@ def alternate(rounds, measure):
     return results
 
 
-def spread(values, unit="", digits=0):
+def spread(values):
+    """'median (min–max)', rounded."""
     values = sorted(values)
-    fmt = f"{{:.{digits}f}}"
-    median = fmt.format(statistics.median(values))
-    return f"{median}{unit} ({fmt.format(values[0])}–{fmt.format(values[-1])})"
+    return f"{statistics.median(values):.0f} ({values[0]:.0f}–{values[-1]:.0f})"
 
 
 def main():

@@ -7,9 +7,10 @@
   broker (5672) is never touched.
 
 Both offer the same few verbs: url, crash (SIGKILL), stop, start, restart
-(clean), queue_counts.
+(clean), queue_counts, flush_definitions.
 """
 
+import json
 import os
 import signal
 import socket
@@ -272,8 +273,6 @@ class LocalCluster:
 
     def running_nodes(self):
         status = self.any_running().ctl("cluster_status", "--formatter", "json")
-        import json
-
         return set(json.loads(status.stdout)["running_nodes"])
 
     def leader(self, queue):
@@ -283,9 +282,6 @@ class LocalCluster:
             if name == queue:
                 return next(node for node in self.nodes if node.node == leader.strip())
         raise LookupError(f"no leader for {queue}")
-
-    def queue_counts(self, queue):
-        return self.any_running().queue_counts(queue)
 
     def remove(self):
         for node in self.nodes:

@@ -79,15 +79,13 @@ class Worker:
         prefix = " [x] Received "
         return [line[len(prefix):] for line in self.lines if line.startswith(prefix)]
 
-    def wait_for(self, line, count=1, timeout=30, stream="out"):
-        """Wait until `line` (exactly, or a line starting with it when it ends
-        with '...') has appeared `count` times; return the times it appeared."""
+    def wait_for(self, line, count=1, timeout=30, stream="out", prefix=False):
+        """Wait until `line` (or, with prefix=True, a line starting with it) has
+        appeared `count` times on stdout or stderr; return the times it appeared."""
         lines = self.out if stream == "out" else self.err
 
         def times():
-            if line.endswith("..."):
-                return [t for t, text in lines if text.startswith(line[:-3])]
-            return [t for t, text in lines if text == line]
+            return [t for t, text in lines if (text.startswith(line) if prefix else text == line)]
 
         with self._changed:
             ok = self._changed.wait_for(lambda: len(times()) >= count, timeout)

@@ -58,7 +58,7 @@ def test_a_poison_task_is_parked_after_the_delivery_limit(broker, queue, start_w
     while ready_count(broker.url, dead_letters) == 0:
         assert len(notes) <= 3, f"still handed out after {len(notes)} deliveries"
         worker = start_worker(queue, *options)
-        worker.wait_for(" [x] Received 'Poison.....'...")
+        worker.wait_for(" [x] Received 'Poison.....'", prefix=True)
         notes.append(worker.received()[0])
         worker.kill()  # the task kills every worker that takes it
         wait_until(
