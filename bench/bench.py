@@ -26,7 +26,7 @@ import pika
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from brokers import own_broker, wait_until  # noqa: E402  (the tests' broker)
+from brokers import NoBroker, own_broker, wait_until  # noqa: E402  (the tests' broker)
 
 PYTHON = sys.executable
 OURS, REFERENCE = "ours", "reference"
@@ -261,9 +261,10 @@ def main():
     broker = None
     url = args.url
     if url is None:
-        broker = own_broker(tempfile.mkdtemp(prefix="bench-rabbitmq-"))
-        if broker is None:
-            sys.exit("bench.py: no broker: start a Docker engine, install rabbitmq-server, or give --url")
+        try:
+            broker = own_broker(tempfile.mkdtemp(prefix="bench-rabbitmq-"))
+        except NoBroker as reason:
+            sys.exit(f"bench.py: {reason} Or give --url.")
         url = broker.start().url
     try:
         report(url, sizes)

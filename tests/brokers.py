@@ -1,35 +1,90 @@
 """Brokers the test suite owns, since its tests crash and restart them.
 
-- DockerBroker: testcontainers' RabbitMQ container (official image), for
-  machines with a Docker engine.
-- LocalNode: a private node of the locally installed rabbitmq-server, on its
-  own node name, ports, data directory and Erlang cookie; the system's own
-  broker (5672) is never touched.
+TEST_BROKER chooses their kind: `docker` (the image RABBITMQ_IMAGE, default
+the official rabbitmq:4-management), `local` (the locally installed
+rabbitmq-server), or `auto`, the default: Docker where an engine answers,
+else local.
 
-Both offer the same few verbs: url, crash (SIGKILL), stop, start, restart
-(clean), queue_counts, flush_definitions.
+- DockerBroker: testcontainers' RabbitMQ container.
+- LocalNode: a private node of the locally installed rabbitmq-server, on its
+  own node name, ports, epmd, data directory and Erlang cookie; the system's
+  own broker (5672) and epmd (4369) are never touched.
+- LocalCluster, ComposeCluster: three nodes in one cluster, of private local
+  nodes, or docker-compose.yml's cluster profile (ComposeNode).
+
+Every broker, and every node of a cluster, offers the same few verbs: host,
+port, url, start, crash (SIGKILL), stop, restart (clean), running,
+queue_counts, flush_definitions, remove.
 """
 
+import functools
 import json
 import os
 import signal
 import socket
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 import pika
 
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
-DOCKER_IMAGE = "rabbitmq:4"
+COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
+OFFICIAL_IMAGE = "rabbitmq:4-management"
 AMQP_PORT = 5672
+LOOPBACK = "127.0.0.1"
+
+# testcontainers, unless told otherwise: connect to the ports it publishes on
+# this host (Docker's marker file /.dockerenv, which some machines that are no
+# container carry, sends it looking for a gateway instead), and no Ryuk, its
+# reaper, which is one more image to pull: our fixtures remove their
+# containers themselves, after a failure too.
+os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
+os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+
+
+class NoBroker(Exception):
+    """The kind of broker asked for cannot be had here; the message says why."""
+
+
+def rabbitmq_image():
+    return os.environ.get("RABBITMQ_IMAGE") or OFFICIAL_IMAGE
+
+
+@functools.cache
+def broker_kind():
+    """'docker' or 'local', as TEST_BROKER asks."""
+    asked = os.environ.get("TEST_BROKER") or "auto"
+    if asked not in ("auto", "docker", "local"):
+        raise NoBroker(f"TEST_BROKER={asked!r}: use auto, docker or local")
+    if asked != "local" and docker_engine_available():
+        return "docker"
+    if asked == "docker":
+        raise NoBroker("TEST_BROKER=docker, but no Docker engine answers: start one, or use TEST_BROKER=local.")
+    if LocalNode.installed():
+        return "local"
+    raise NoBroker(
+        "No RabbitMQ for the tests: start a Docker engine, or install rabbitmq-server "
+        "(apt-get install rabbitmq-server)."
+    )
+
+
+def own_broker(base_dir):
+    """A broker to crash and restart at will, of the kind TEST_BROKER asks. Not started."""
+    return DockerBroker() if broker_kind() == "docker" else LocalNode(base_dir)
+
+
+def own_cluster(base_dir):
+    """Three nodes in one cluster, of the kind TEST_BROKER asks. Not started."""
+    return ComposeCluster() if broker_kind() == "docker" else LocalCluster(base_dir)
 
 
 def free_port():
     """A port nobody listens on, outside the range rabbitmqctl uses for itself."""
     while True:
         with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
+            s.bind((LOOPBACK, 0))
             port = s.getsockname()[1]
         if not 35672 <= port <= 35682:
             return port
@@ -54,14 +109,6 @@ def accepts_amqp(url):
         return False
 
 
-# RabbitMQ 3.x keeps queue definitions in Mnesia, whose transaction log reaches
-# the disk a moment after the declare returns: a durable queue declared just
-# before a SIGKILL can be gone after the restart, tasks and all (seen here,
-# about one crash in ten). This writes the log now. On brokers without Mnesia
-# it answers an error and changes nothing.
-FLUSH_DEFINITIONS = ["eval", "disk_log:sync(latest_log)."]
-
-
 def ready_count(url, queue):
     """Tasks waiting in the queue, as the queue itself counts them now.
     (rabbitmqctl's counts for quorum queues are statistics, seconds old.)"""
@@ -82,12 +129,52 @@ def parse_queue_counts(listing, queue):
     return 0, 0
 
 
-class LocalNode:
-    def __init__(self, base_dir, name=None, cookie="work-queues-test-cookie", extra_config=""):
+# A durable queue must be on disk before a test kills its broker. RabbitMQ 3.x
+# keeps queue definitions in Mnesia, whose transaction log reaches the disk a
+# moment after the declare returns: a queue declared just before a SIGKILL can
+# be gone after the restart, tasks and all (seen here, about one crash in ten).
+# disk_log:sync writes that log now. Where the metadata store is Khepri (the
+# default from 4.2 on), the declare returns once the definition is in Ra's
+# write-ahead log, written and synced: there is nothing to flush.
+FLUSH_DEFINITIONS = (
+    "case catch rabbit_khepri:is_enabled() of"
+    " true -> khepri; _ -> disk_log:sync(latest_log) end."
+)
+
+
+class Broker:
+    """What every kind of broker does the same way. A kind has node, port,
+    start, stop, crash, running, and ctl (rabbitmqctl's output)."""
+
+    host = LOOPBACK
+
+    @property
+    def url(self):
+        return f"amqp://guest:guest@{self.host}:{self.port}/%2F"
+
+    def wait_accepts_amqp(self, timeout=60):
+        wait_until(lambda: accepts_amqp(self.url), timeout, f"{self.node} to accept AMQP")
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def queue_counts(self, queue):
+        listing = self.ctl("-s", "list_queues", "name", "messages_ready", "messages_unacknowledged")
+        return parse_queue_counts(listing, queue)
+
+    def flush_definitions(self):
+        answer = self.ctl("eval", FLUSH_DEFINITIONS).strip()
+        assert answer in ("ok", "khepri"), f"flushing queue definitions on {self.node}: {answer}"
+
+
+class LocalNode(Broker):
+    def __init__(self, base_dir, name=None, cookie="work-queues-test-cookie", extra_config="", epmd_port=None):
         self.base_dir = Path(base_dir)
         self.node = f"{name or f'wq-test-{os.getpid()}'}@localhost"
         self.port = free_port()
         self.dist_port = free_port()
+        self.epmd_port = epmd_port or free_port()  # an epmd of our own, not the system's 4369
         self.home = self.base_dir / "home"  # the Erlang cookie lives in $HOME
         self.home.mkdir(parents=True, exist_ok=True)
         cookie_file = self.home / ".erlang.cookie"
@@ -102,16 +189,14 @@ class LocalNode:
     def installed():
         return (RABBITMQ_BIN / "rabbitmq-server").exists()
 
-    @property
-    def url(self):
-        return f"amqp://guest:guest@127.0.0.1:{self.port}/%2F"
-
     def env(self):
         env = dict(os.environ)
         env.update(
             HOME=str(self.home),
+            ERL_EPMD_PORT=str(self.epmd_port),
+            ERL_EPMD_ADDRESS=LOOPBACK,
             RABBITMQ_NODENAME=self.node,
-            RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+            RABBITMQ_NODE_IP_ADDRESS=LOOPBACK,
             RABBITMQ_NODE_PORT=str(self.port),
             RABBITMQ_DIST_PORT=str(self.dist_port),
             RABBITMQ_MNESIA_BASE=str(self.base_dir / "mnesia"),
@@ -129,17 +214,24 @@ class LocalNode:
         return subprocess.run(
             [RABBITMQ_BIN / "rabbitmqctl", "-n", self.node, *args],
             env=self.env(), capture_output=True, text=True, timeout=timeout, check=check,
-        )
+        ).stdout
 
-    def start(self, timeout=90):
+    def launch(self):
+        """Start the node's process, and return before it has booted."""
         self.pid_file.unlink(missing_ok=True)
         subprocess.run(
             [RABBITMQ_BIN / "rabbitmq-server", "-detached"],
             env=self.env(), check=True, capture_output=True, timeout=30,
         )
+
+    def wait_booted(self, timeout=90):
         wait_until(self.pid_file.exists, 30, f"{self.node} to write its pid file")
         self.ctl("wait", "--timeout", str(timeout), str(self.pid_file), timeout=timeout + 10)
-        wait_until(lambda: accepts_amqp(self.url), 30, f"{self.node} to accept AMQP")
+        self.wait_accepts_amqp(30)
+
+    def start(self):
+        self.launch()
+        self.wait_booted()
         return self
 
     def pid(self):
@@ -163,19 +255,13 @@ class LocalNode:
             self.ctl("stop", timeout=120, check=False)
             wait_until(lambda: not self.running(), 60, f"{self.node} to stop")
 
-    def restart(self):
-        self.stop()
-        return self.start()
-
-    def queue_counts(self, queue):
-        listing = self.ctl("-s", "list_queues", "name", "messages_ready", "messages_unacknowledged")
-        return parse_queue_counts(listing.stdout, queue)
-
-    def flush_definitions(self):
-        self.ctl(*FLUSH_DEFINITIONS)
+    def stop_epmd(self):
+        """The epmd the node started; only once no node of ours uses it."""
+        subprocess.run(["epmd", "-kill"], env=self.env(), capture_output=True, timeout=30)
 
     def remove(self):
         self.stop()  # the data and logs stay for a post-mortem; pytest prunes old temp dirs
+        self.stop_epmd()
 
 
 def docker_engine_available():
@@ -187,81 +273,140 @@ def docker_engine_available():
         return False
 
 
-class DockerBroker:
-    """testcontainers' RabbitMQ container. Its own stop() removes the container,
-    data and all, so crash and restart use the container's kill/stop/start,
-    which keep it, its hostname and so its node's data. The host port is
-    bound once, so URLs stay valid across restarts."""
+class ContainerBroker(Broker):
+    """A broker in a Docker container (`self.container`, docker-py's).
+    Killing, stopping and starting it keep the container, its hostname and so
+    its node's data; its published ports stay, so URLs stay valid."""
 
-    def __init__(self, image=DOCKER_IMAGE):
-        from testcontainers.community.rabbitmq import RabbitMqContainer
-
-        self.port = free_port()
-        self.container = RabbitMqContainer(image).with_bind_ports(AMQP_PORT, self.port)
-        self.created = False
-
-    @property
-    def url(self):
-        return f"amqp://guest:guest@{self.container.get_container_host_ip()}:{self.port}/%2F"
+    def running(self):
+        self.container.reload()
+        return self.container.status == "running"
 
     def start(self):
-        if self.created:
-            self.container.get_wrapped_container().start()
-        else:
-            self.container.start()  # waits until AMQP answers
-            self.created = True
-        wait_until(lambda: accepts_amqp(self.url), 120, "the RabbitMQ container to accept AMQP")
+        self.container.start()
+        self.wait_accepts_amqp(120)
         return self
 
     def crash(self):
-        self.container.get_wrapped_container().kill(signal="SIGKILL")
+        self.container.kill(signal="SIGKILL")
+        wait_until(lambda: not self.running(), 30, f"{self.node} to die")
 
     def stop(self):
-        self.container.get_wrapped_container().stop(timeout=60)
+        self.container.stop(timeout=60)
 
-    def restart(self):
-        self.stop()
-        return self.start()
-
-    def queue_counts(self, queue):
-        result = self.container.exec(
-            ["rabbitmqctl", "-s", "list_queues", "name", "messages_ready", "messages_unacknowledged"]
-        )
-        return parse_queue_counts(result.output.decode(), queue)
-
-    def flush_definitions(self):
-        self.container.exec(["rabbitmqctl", *FLUSH_DEFINITIONS])
-
-    def remove(self):
-        self.container.stop()
+    def ctl(self, *args):
+        command = ["rabbitmqctl", *args]
+        code, (out, err) = self.container.exec_run(command, demux=True)
+        out, err = (out or b"").decode(), (err or b"").decode()
+        if code != 0:
+            raise subprocess.CalledProcessError(code, command, out, err)
+        return out
 
 
-def own_broker(base_dir):
-    """A broker to crash and restart at will: a container where Docker runs,
-    else a private local node; None where neither can be had. Not started."""
-    if docker_engine_available():
-        return DockerBroker()
-    if LocalNode.installed():
-        return LocalNode(base_dir)
-    return None
+class DockerBroker(ContainerBroker):
+    """testcontainers' RabbitMQ container of RABBITMQ_IMAGE. Its own stop()
+    removes the container, data and all: that is remove()."""
 
+    node = "the RabbitMQ container"
 
-class LocalCluster:
-    """Three (or `size`) private local nodes joined into one cluster by
-    classic peer discovery, as docker-compose.yml's cluster profile does."""
+    def __init__(self):
+        from testcontainers.community.rabbitmq import RabbitMqContainer
 
-    def __init__(self, base_dir, size=3):
-        names = [f"wq-c{n}-{os.getpid()}" for n in range(1, size + 1)]
-        config = "cluster_formation.peer_discovery_backend = classic_config\n" + "".join(
-            f"cluster_formation.classic_config.nodes.{n} = {name}@localhost\n"
-            for n, name in enumerate(names, 1)
-        )
-        self.nodes = [LocalNode(Path(base_dir) / name, name=name, extra_config=config) for name in names]
+        self.image = rabbitmq_image()
+        self.port = free_port()
+        self.testcontainer = RabbitMqContainer(self.image)
+        # Published on this machine only, as docker-compose.yml does.
+        self.testcontainer.ports[str(AMQP_PORT)] = (LOOPBACK, self.port)
+        self.container = None
 
     def start(self):
-        for node in self.nodes:
-            node.start()
+        if self.container:
+            return super().start()
+        try:
+            self.testcontainer.start()  # waits until AMQP answers
+        except BaseException:
+            self.remove()  # a container that fails to start is not left behind
+            raise
+        self.container = self.testcontainer.get_wrapped_container()
+        # Wherever testcontainers says the container's port is.
+        self.host = self.testcontainer.get_container_host_ip()
+        self.port = int(self.testcontainer.get_exposed_port(AMQP_PORT))
         return self
+
+    def remove(self):
+        self.testcontainer.stop()
+
+
+def compose_command():
+    """Compose v2 (`docker compose`) where the plugin is there, else v1."""
+    v2 = subprocess.run(["docker", "compose", "version"], capture_output=True)
+    return ["docker", "compose"] if v2.returncode == 0 else ["docker-compose"]
+
+
+class ComposeProject:
+    """The project's own docker-compose.yml, as a user runs it, under a project
+    name of its own, with the image RABBITMQ_IMAGE and every port on a free
+    port, published where the file says by default (127.0.0.1): it collides
+    with no other broker or test run."""
+
+    PORTS = ("RABBITMQ_PORT", "RABBITMQ_UI_PORT", "RABBIT1_PORT", "RABBIT1_UI_PORT", "RABBIT2_PORT", "RABBIT3_PORT")
+
+    def __init__(self, *options):
+        import docker
+
+        self.name = f"wq-test-{uuid.uuid4().hex[:8]}"
+        self.options = options  # e.g. "--profile", "cluster"
+        self.ports = {variable: free_port() for variable in self.PORTS}
+        self.env = dict(
+            os.environ,
+            COMPOSE_PROJECT_NAME=self.name,
+            RABBITMQ_IMAGE=rabbitmq_image(),
+            **{variable: str(port) for variable, port in self.ports.items()},
+        )
+        self.env.pop("RABBITMQ_BIND", None)
+        self.docker = docker.from_env()
+        self.command = compose_command()
+
+    def run(self, *args, timeout=180):
+        """`docker compose ARGS...` in this project; its stdout."""
+        command = [*self.command, "-f", str(COMPOSE_FILE), *self.options, *args]
+        result = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=timeout)
+        assert result.returncode == 0, f"{' '.join(command)}: {result.stderr}"
+        return result.stdout
+
+    def container(self, service):
+        (container_id,) = self.run("ps", "-a", "-q", service).split()
+        return self.docker.containers.get(container_id)
+
+    def health(self, service):
+        state = self.container(service).attrs["State"]
+        return state.get("Health", {}).get("Status")
+
+    def wait_healthy(self, *services, timeout=120):
+        wait_until(
+            lambda: all(self.health(service) == "healthy" for service in services),
+            timeout, f"{', '.join(services)} to turn healthy",
+        )
+
+    def node(self, service, port_variable):
+        return ComposeNode(self, service, self.ports[port_variable])
+
+    def down(self):
+        self.run("down", "-v", "--remove-orphans")
+
+
+class ComposeNode(ContainerBroker):
+    """A RabbitMQ service of a ComposeProject, once it is up."""
+
+    def __init__(self, project, service, port):
+        self.container = project.container(service)
+        self.node = f"rabbit@{service}"  # the image names the node after the host name
+        self.port = port
+
+
+class Cluster:
+    """Nodes in one cluster, started together: RabbitMQ 4.x's peer discovery
+    makes a node that boots alone wait about 100 s for its peers."""
 
     def urls(self, first=0):
         """All the nodes' URLs, comma-separated, starting at node `first`."""
@@ -273,16 +418,75 @@ class LocalCluster:
 
     def running_nodes(self):
         status = self.any_running().ctl("cluster_status", "--formatter", "json")
-        return set(json.loads(status.stdout)["running_nodes"])
+        return set(json.loads(status)["running_nodes"])
+
+    def wait_formed(self, timeout=120):
+        everyone = {node.node for node in self.nodes}
+        wait_until(lambda: self.running_nodes() == everyone, timeout, f"the cluster {sorted(everyone)}")
 
     def leader(self, queue):
-        listing = self.any_running().ctl("-s", "list_queues", "name", "leader").stdout
+        listing = self.any_running().ctl("-s", "list_queues", "name", "leader")
         for line in listing.splitlines():
             name, _, leader = line.partition("\t")
             if name == queue:
                 return next(node for node in self.nodes if node.node == leader.strip())
         raise LookupError(f"no leader for {queue}")
 
+
+class LocalCluster(Cluster):
+    """Three (or `size`) private local nodes, sharing one epmd of their own,
+    joined into one cluster by classic peer discovery, as docker-compose.yml's
+    cluster profile does."""
+
+    def __init__(self, base_dir, size=3):
+        names = [f"wq-c{n}-{os.getpid()}" for n in range(1, size + 1)]
+        config = "cluster_formation.peer_discovery_backend = classic_config\n" + "".join(
+            f"cluster_formation.classic_config.nodes.{n} = {name}@localhost\n"
+            for n, name in enumerate(names, 1)
+        )
+        epmd_port = free_port()
+        self.nodes = [
+            LocalNode(Path(base_dir) / name, name=name, extra_config=config, epmd_port=epmd_port)
+            for name in names
+        ]
+
+    def start(self):
+        try:
+            for node in self.nodes:
+                node.launch()
+            for node in self.nodes:
+                node.wait_booted()
+            self.wait_formed()
+        except BaseException:
+            self.remove()
+            raise
+        return self
+
     def remove(self):
         for node in self.nodes:
             node.stop()
+        self.nodes[0].stop_epmd()
+
+
+class ComposeCluster(Cluster):
+    """docker-compose.yml's cluster profile: rabbit1, rabbit2 and rabbit3."""
+
+    SERVICES = ("rabbit1", "rabbit2", "rabbit3")
+
+    def __init__(self):
+        self.project = ComposeProject("--profile", "cluster")
+        self.nodes = []
+
+    def start(self):
+        try:
+            self.project.run("up", "-d", *self.SERVICES)
+            self.project.wait_healthy(*self.SERVICES)
+            self.nodes = [self.project.node(s, f"{s.upper()}_PORT") for s in self.SERVICES]
+            self.wait_formed()
+        except BaseException:
+            self.remove()
+            raise
+        return self
+
+    def remove(self):
+        self.project.down()

@@ -4,19 +4,16 @@ import uuid
 
 import pytest
 
-from brokers import accepts_amqp, own_broker
+from brokers import NoBroker, accepts_amqp, own_broker
 from scripts import Worker
 
 
 @pytest.fixture(scope="session")
 def session_broker(tmp_path_factory):
-    broker = own_broker(tmp_path_factory.mktemp("rabbitmq"))
-    if broker is None:
-        pytest.exit(
-            "No RabbitMQ for the tests: start a Docker engine, or install rabbitmq-server "
-            "(apt-get install rabbitmq-server).",
-            returncode=3,
-        )
+    try:
+        broker = own_broker(tmp_path_factory.mktemp("rabbitmq"))
+    except NoBroker as reason:
+        pytest.exit(str(reason), returncode=3)
     broker.start()
     yield broker
     broker.remove()

@@ -85,7 +85,7 @@ def test_worker_started_while_the_broker_is_down_waits_for_it(broker, queue, sta
     retry_lines = worker.wait_for("worker.py: cannot reach the broker at", 2, stream="err", prefix=True)
     assert worker.process.poll() is None
     line = worker.errors[0]
-    assert f"127.0.0.1:{broker.port}" in line and "retrying in" in line
+    assert f"{broker.host}:{broker.port}" in line and "retrying in" in line
     assert retry_lines[1] - retry_lines[0] >= 0.3  # it backs off, it does not spin
 
     broker.start()
