@@ -14,6 +14,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT_ENV = {k: v for k, v in os.environ.items() if k != "AMQP_URL"}
 SCRIPT_ENV["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 WAITING = " [*] Waiting for messages. To exit press CTRL+C"
+TUTORIAL_TASKS = [
+    "First message.",
+    "Second message..",
+    "Third message...",
+    "Fourth message....",
+    "Fifth message.....",
+]
 
 
 def command(script, url, queue, *arguments):
@@ -117,3 +124,29 @@ class Worker:
 def queue_drained(broker, queue, timeout=30):
     """Wait until the queue has no ready and no unacknowledged task."""
     wait_until(lambda: broker.queue_counts(queue) == (0, 0), timeout, f"{queue} to drain")
+
+
+def wait_for_done(workers, count, timeout):
+    wait_until(
+        lambda: sum(w.lines.count(" [x] Done") for w in workers) >= count,
+        timeout, f"{count} tasks done",
+    )
+
+
+def tutorial_session(broker, queue, start_worker, *options):
+    """The tutorial's session: two workers, five tasks, every other one each."""
+    workers = [start_worker(queue, *options, url=broker.url) for _ in range(2)]
+    for task in TUTORIAL_TASKS:
+        sent = run_new_task(broker.url, queue, *task.split())
+        assert sent.stdout == f" [x] Sent {task!r}\n"
+    wait_for_done(workers, len(TUTORIAL_TASKS), timeout=60)
+
+    first, second = sorted(workers, key=lambda w: len(w.received()), reverse=True)
+    assert first.received() == [repr(t) for t in TUTORIAL_TASKS[0::2]]
+    assert second.received() == [repr(t) for t in TUTORIAL_TASKS[1::2]]
+    for worker in workers:
+        expected = [WAITING]
+        for task in worker.received():
+            expected += [f" [x] Received {task}", " [x] Done"]
+        assert worker.lines == expected
+    queue_drained(broker, queue)

@@ -2,23 +2,7 @@
 
 import pytest
 
-from brokers import wait_until
-from scripts import SCRIPT_ENV, WAITING, queue_drained, run_new_task
-
-TUTORIAL_TASKS = [
-    "First message.",
-    "Second message..",
-    "Third message...",
-    "Fourth message....",
-    "Fifth message.....",
-]
-
-
-def wait_for_done(workers, count, timeout):
-    wait_until(
-        lambda: sum(w.lines.count(" [x] Done") for w in workers) >= count,
-        timeout, f"{count} tasks done",
-    )
+from scripts import SCRIPT_ENV, WAITING, queue_drained, run_new_task, tutorial_session, wait_for_done
 
 
 def test_new_task_sends_its_arguments_as_one_persistent_task(broker, queue):
@@ -46,22 +30,7 @@ def test_both_scripts_default_to_the_durable_test_dur_queue_and_read_AMQP_URL(br
 
 @pytest.mark.parametrize("options", [[], ["--prefetch", "0"]], ids=["prefetch-1", "prefetch-0"])
 def test_round_robin_dispatch(broker, queue, start_worker, options):
-    """The tutorial's session: two workers, five tasks, every other one each."""
-    workers = [start_worker(queue, *options) for _ in range(2)]
-    for task in TUTORIAL_TASKS:
-        sent = run_new_task(broker.url, queue, *task.split())
-        assert sent.stdout == f" [x] Sent {task!r}\n"
-    wait_for_done(workers, len(TUTORIAL_TASKS), timeout=60)
-
-    first, second = sorted(workers, key=lambda w: len(w.received()), reverse=True)
-    assert first.received() == [repr(t) for t in TUTORIAL_TASKS[0::2]]
-    assert second.received() == [repr(t) for t in TUTORIAL_TASKS[1::2]]
-    for worker in workers:
-        expected = [WAITING]
-        for task in worker.received():
-            expected += [f" [x] Received {task}", " [x] Done"]
-        assert worker.lines == expected
-    queue_drained(broker, queue)
+    tutorial_session(broker, queue, start_worker, *options)
 
 
 def test_each_dot_is_one_second_of_work(broker, queue, start_worker):
