@@ -44,6 +44,12 @@ def new_task_command(kind, url, queue, task):
     return [PYTHON, ROOT / "bench" / "reference_new_task.py", url, queue, task]
 
 
+def stdin_publisher_command(kind, url, queue):
+    if kind == OURS:
+        return [PYTHON, ROOT / "new_task.py", "--url", url, "--queue", queue, "-"]
+    return [PYTHON, ROOT / "bench" / "reference_publisher.py", url, queue]
+
+
 def new_queue(url):
     queue = f"bench-{uuid.uuid4().hex[:10]}"
     with Publisher(url, queue):
@@ -199,6 +205,20 @@ def new_task_wall(kind, url, queue):
     return time.perf_counter() - started
 
 
+def input_rate(kind, url, tasks):
+    """Tasks/s from standard input to confirmed, whole process included."""
+    queue = new_queue(url)
+    lines = "".join(f"task {n}\n" for n in range(tasks)).encode()
+    started = time.perf_counter()
+    subprocess.run(stdin_publisher_command(kind, url, queue), input=lines, check=True, capture_output=True)
+    elapsed = time.perf_counter() - started
+    with Publisher(url, queue) as publisher:
+        if publisher.ready() != tasks:
+            raise RuntimeError(f"{kind}: {publisher.ready()} of {tasks} tasks queued")
+        publisher.delete()
+    return tasks / elapsed
+
+
 def new_task_breakdown(kind, url, queue):
     """The steps of one call, replayed in-process, in ms; imports in a process of their own."""
     imports = "import argparse, pika, workqueue" if kind == OURS else "import pika"
@@ -254,29 +274,31 @@ def main():
     parser.add_argument("--url", help="use this broker instead of starting a private one")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check that it runs")
     args = parser.parse_args()
-    sizes = dict(rounds=5, drain=3000, overhead=20, calls=20, memory=10_000, scale=12, fair=[4, 1] * 3)
+    sizes = dict(rounds=5, drain=3000, overhead=20, calls=20, memory=10_000, scale=12, fair=[4, 1] * 3,
+                 input=10_000)
     if args.smoke:
-        sizes = dict(rounds=1, drain=20, overhead=2, calls=2, memory=50, scale=2, fair=[1, 0] * 2)
+        sizes = dict(rounds=1, drain=20, overhead=2, calls=2, memory=50, scale=2, fair=[1, 0] * 2, input=20)
 
-    broker = None
-    url = args.url
-    if url is None:
-        broker = own_broker(tempfile.mkdtemp(prefix="bench-rabbitmq-"))
+    if args.url is not None:
+        report(args.url, sizes, args.smoke)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-rabbitmq-") as folder:
+        broker = own_broker(folder)
         if broker is None:
             sys.exit("bench.py: no broker: start a Docker engine, install rabbitmq-server, or give --url")
-        url = broker.start().url
-    try:
-        report(url, sizes)
-    finally:
-        if broker is not None:
+        try:
+            report(broker.start().url, sizes, args.smoke)
+        finally:
             broker.remove()
 
 
-def report(url, sizes):
+def report(url, sizes, smoke):
     rounds = sizes["rounds"]
     rows = []
 
     def row(name, ours, reference="", ratio="", target=""):
+        if smoke and target:
+            target = "(smoke run: not a measurement)"
         rows.append((name, ours, reference, ratio, target))
         print(f"{name}: {ours} | {reference} | {ratio}", file=sys.stderr, flush=True)
 
@@ -319,11 +341,18 @@ def report(url, sizes):
     with Publisher(url, queue) as publisher:
         publisher.delete()
 
+    rates = alternate(rounds, lambda kind: input_rate(kind, url, sizes["input"]))
+    ratio = statistics.median(rates[OURS]) / statistics.median(rates[REFERENCE])
+    row(f"7. {sizes['input']} tasks from standard input, confirmed, one process (tasks/s)",
+        spread(rates[OURS]), spread(rates[REFERENCE]), f"{ratio:.2f}×", "the broker's limit")
+
     memory = {kind: worker_memory(kind, url, sizes["memory"]) for kind in (OURS, REFERENCE)}
     row(f"6. worker RSS after start → after {sizes['memory']} tasks",
         "{:.1f} → {:.1f} MiB".format(*memory[OURS]), "{:.1f} → {:.1f} MiB".format(*memory[REFERENCE]),
         "", "≤ 40 MiB, flat")
 
+    if smoke:
+        print("\nSMOKE RUN: tiny sizes, to check that the benchmark runs; its figures mean nothing.")
     print(f"\nMachine: {os.cpu_count()} cores, {platform.platform()}, "
           f"Python {platform.python_version()}, pika {pika.__version__}, RabbitMQ {rabbitmq_version(url)}\n")
     print("| measure | ours | reference (tutorial) | ratio | target |")

@@ -12,6 +12,7 @@ Both offer the same few verbs: url, crash (SIGKILL), stop, start, restart
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -21,6 +22,9 @@ from pathlib import Path
 import pika
 
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
+REPOSITORY = Path(__file__).resolve().parent.parent
+# The broker policy that parks poison tasks (see the README), as users apply it.
+POLICIES = REPOSITORY / "rabbitmq" / "definitions" / "policies.json"
 DOCKER_IMAGE = "rabbitmq:4"
 AMQP_PORT = 5672
 
@@ -70,6 +74,13 @@ def ready_count(url, queue):
         return connection.channel().queue_declare(queue, passive=True).method.message_count
     finally:
         connection.close()
+
+
+def connection_names(broker):
+    """The client-provided names of the broker's connections: our scripts
+    call theirs "worker.py (pid N)"."""
+    listing = broker.rabbitmqctl("-s", "list_connections", "client_properties")
+    return re.findall(r'"connection_name",(?:\w+,)?"([^"]*)"', listing)
 
 
 def parse_queue_counts(listing, queue):
@@ -171,6 +182,13 @@ class LocalNode:
         listing = self.ctl("-s", "list_queues", "name", "messages_ready", "messages_unacknowledged")
         return parse_queue_counts(listing.stdout, queue)
 
+    def rabbitmqctl(self, *args):
+        """rabbitmqctl ARGS on this node, as its operator types it; its stdout."""
+        return self.ctl(*args).stdout
+
+    def import_definitions(self, path):
+        self.ctl("import_definitions", str(path))
+
     def flush_definitions(self):
         self.ctl(*FLUSH_DEFINITIONS)
 
@@ -197,7 +215,11 @@ class DockerBroker:
         from testcontainers.community.rabbitmq import RabbitMqContainer
 
         self.port = free_port()
-        self.container = RabbitMqContainer(image).with_bind_ports(AMQP_PORT, self.port)
+        self.container = (
+            RabbitMqContainer(image)
+            .with_bind_ports(AMQP_PORT, self.port)
+            .with_volume_mapping(str(REPOSITORY / "rabbitmq"), "/work-queues/rabbitmq", "ro")
+        )
         self.created = False
 
     @property
@@ -224,10 +246,19 @@ class DockerBroker:
         return self.start()
 
     def queue_counts(self, queue):
-        result = self.container.exec(
-            ["rabbitmqctl", "-s", "list_queues", "name", "messages_ready", "messages_unacknowledged"]
+        return parse_queue_counts(
+            self.rabbitmqctl("-s", "list_queues", "name", "messages_ready", "messages_unacknowledged"),
+            queue,
         )
-        return parse_queue_counts(result.output.decode(), queue)
+
+    def rabbitmqctl(self, *args):
+        result = self.container.exec(["rabbitmqctl", *args])
+        assert result.exit_code == 0, result.output.decode()
+        return result.output.decode()
+
+    def import_definitions(self, path):
+        # The repository's rabbitmq/ folder is mounted in the container (see __init__).
+        self.rabbitmqctl("import_definitions", f"/work-queues/{Path(path).relative_to(REPOSITORY)}")
 
     def flush_definitions(self):
         self.container.exec(["rabbitmqctl", *FLUSH_DEFINITIONS])

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from brokers import accepts_amqp, own_broker
+from brokers import POLICIES, accepts_amqp, own_broker
 from scripts import Worker
 
 
@@ -18,6 +18,7 @@ def session_broker(tmp_path_factory):
             returncode=3,
         )
     broker.start()
+    broker.import_definitions(POLICIES)
     yield broker
     broker.remove()
 

@@ -176,11 +176,13 @@ def test_a_queue_declared_with_other_settings_is_explained(broker, queue):
         sent = run_new_task(broker.url, queue, "x", check=False)
         worker = Worker(broker.url, queue)
         assert worker.wait_exit(timeout=10) == 1
-        for stderr in (sent.stderr.splitlines(), worker.errors):
-            assert len(stderr) == 1, stderr
-            assert f"queue {queue!r} already exists" in stderr[0]
-            assert "'durable'" in stderr[0] and "another --queue" in stderr[0]
-            assert f"rabbitmqctl delete_queue {queue}" in stderr[0]
+        explained = (
+            f"error: queue {queue!r} exists but is not durable, so its tasks would not survive "
+            f"a broker restart; use another --queue, or delete it with its tasks: "
+            f"rabbitmqctl delete_queue {queue}"
+        )
+        assert sent.stderr.splitlines() == [f"new_task.py: {explained}"]
+        assert worker.errors == [f"worker.py: {explained}"]
         assert sent.returncode == 1
         assert broker.queue_counts(queue) == (0, 0)  # nothing went into the wrong queue
     finally:
@@ -194,7 +196,9 @@ def test_a_queue_declared_with_other_settings_is_explained(broker, queue):
         ("new_task.py", ["--url", "http://localhost/"], "is not an amqp:// or amqps:// URL"),
         ("new_task.py", ["--url", "amqp://localhost:notaport/"], "Port could not be cast"),
         ("new_task.py", ["--url", "amqp://localhost/?heartbeat=soon"], "Invalid heartbeat"),
-        ("worker.py", ["--prefetch", "-1"], "invalid non-negative integer value"),
+        ("worker.py", ["--prefetch", "-1"], "argument --prefetch: -1 is not between 0 and 65535"),
+        ("worker.py", ["--prefetch", "65536"], "argument --prefetch: 65536 is not between 0 and 65535"),
+        ("worker.py", ["--prefetch", "one"], "argument --prefetch: 'one' is not an integer"),
         ("worker.py", ["--no-such-option"], "unrecognized arguments"),
     ],
 )
@@ -212,7 +216,8 @@ def test_malformed_options_are_usage_errors(script, arguments, complaint):
 
 def test_a_task_that_is_not_utf8_is_shown_as_bytes_and_done(broker, queue, start_worker):
     worker = start_worker(queue)
-    run_new_task(broker.url, queue, b"caf\xe9 \xff..")  # Latin-1, as an old shell might send
+    sent = run_new_task(broker.url, queue, b"caf\xe9 \xff..")  # Latin-1, as an old shell might send
+    assert sent.stdout == " [x] Sent b'caf\\xe9 \\xff..'\n"  # shown as the worker shows it
     received = worker.wait_for(" [x] Received b'caf\\xe9 \\xff..'")[0]
     done = worker.wait_for(" [x] Done")[0]
     assert 1.9 <= done - received <= 2.5  # the dots still count
