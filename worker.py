@@ -207,7 +207,7 @@ class Ack:
 
     @staticmethod
     def _not_acked():
-        workqueue.complain("the connection was lost before the ack; the broker will deliver the task again")
+        workqueue.complain("the task's channel closed before its ack; the broker will deliver the task again")
 
 
 class Stop(BaseException):

@@ -267,6 +267,13 @@ def describe(exc, parameters):
         found = _INEQUIVALENT.search(exc.reply_text)
         if exc.reply_code == 406 and found:
             return explain_inequivalent(*found.groups())
+        timeout = re.search(r"delivery acknowledgement .*timed out. Timeout value used: (\d+) ms", exc.reply_text)
+        if timeout:
+            return (
+                f"the broker took back a task not acknowledged within consumer_timeout "
+                f"({int(timeout[1]) / 1000:g} s) and will deliver it again; for tasks that long, "
+                "raise consumer_timeout"
+            )
         return f"the broker closed the channel: {exc.reply_text} ({exc.reply_code})"
     if isinstance(exc, pika.exceptions.ConnectionClosed):
         return f"the broker closed the connection: {exc.reply_text} ({exc.reply_code})"

@@ -160,3 +160,40 @@ def test_no_ack_with_prefetch_is_refused_as_meaningless():
         "worker.py: error: --prefetch has no effect with --no-ack: the broker sends every task at once"
     )
     assert no_traceback(result.stderr)
+
+
+@pytest.fixture
+def short_consumer_timeout(broker):
+    """consumer_timeout of 1 s, checked every 0.5 s, for the channels opened
+    from now on; the broker's defaults again afterwards."""
+    broker.rabbitmqctl(
+        "eval",
+        "application:set_env(rabbit, consumer_timeout, 1000), "
+        "application:set_env(rabbit, channel_tick_interval, 500).",
+    )
+    yield
+    broker.rabbitmqctl(
+        "eval",
+        "application:set_env(rabbit, consumer_timeout, 1800000), "
+        "application:unset_env(rabbit, channel_tick_interval).",
+    )
+
+
+def test_a_task_that_outlasts_consumer_timeout_costs_no_extra_connection(
+    broker, queue, start_worker, short_consumer_timeout
+):
+    """RabbitMQ 3.x closes the channel of a consumer that keeps a task past
+    consumer_timeout; 4.x cancels the consumer. Either way the worker says so,
+    reconnects, and still holds one connection."""
+    worker = start_worker(queue)
+    run_new_task(broker.url, queue, "Too slow.....")
+    worker.wait_for(" [x] Received 'Too slow.....'")
+    worker.wait_ready(count=2, timeout=20)
+    assert connections_of(broker, worker) == 1
+    said = (
+        "worker.py: the broker took back a task not acknowledged within consumer_timeout (1 s) "
+        "and will deliver it again; for tasks that long, raise consumer_timeout; retrying in ",
+        "worker.py: the broker cancelled our consumer (RabbitMQ 4.x does this when a task "
+        "outlasts consumer_timeout, and gives the task to another worker); retrying in ",
+    )
+    assert any(line.startswith(said) for line in worker.errors), worker.errors

@@ -53,7 +53,7 @@ def test_worker_survives_a_broker_crash_and_its_task_in_flight_is_redelivered(
     worker.wait_for(" [x] Received 'In flight...'")
     broker.crash()
     # The work finishes while the broker is down: its ack must not be sent.
-    worker.wait_for("worker.py: the connection was lost before the ack", stream="err", prefix=True)
+    worker.wait_for("worker.py: the task's channel closed before its ack", stream="err", prefix=True)
     worker.wait_for("worker.py: cannot reach the broker at", stream="err", prefix=True)
     broker.start()
 
