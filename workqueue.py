@@ -8,6 +8,7 @@ one line instead of a traceback.
 import argparse
 import os
 import re
+import ssl
 import sys
 
 import pika
@@ -102,6 +103,8 @@ def where(parameters):
 
 def is_fatal(exc):
     """Errors that retrying cannot mend: the user must change something."""
+    if _tls_problem(exc):
+        return True
     if isinstance(
         exc,
         (
@@ -144,6 +147,16 @@ def describe(exc, parameters):
         return f"the broker closed the channel: {exc.reply_text} ({exc.reply_code})"
     if isinstance(exc, pika.exceptions.ConnectionClosed):
         return f"the broker closed the connection: {exc.reply_text} ({exc.reply_code})"
+    problem = _tls_problem(exc)
+    if problem:
+        return f"TLS with the broker at {where(parameters)} failed: {problem}"
+    if isinstance(exc, pika.exceptions.IncompatibleProtocolError) and parameters[-1].ssl_options:
+        # The broker checks a client certificate after TLS 1.3's handshake and
+        # hangs up; its alert often meets our AMQP header and is lost in a reset.
+        return (
+            f"TLS with the broker at {where(parameters)} failed: it hung up after the handshake; "
+            "it may want a client certificate, or refuse ours (give one with ?ssl_options= in --url)"
+        )
     if isinstance(exc, (pika.exceptions.AMQPConnectionError, OSError)):
         cause = _root_cause(exc)
         reason = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
@@ -151,6 +164,30 @@ def describe(exc, parameters):
             return f"lost the connection to the broker at {where(parameters)}: {reason}"
         return f"cannot reach the broker at {where(parameters)}: {reason}"
     return f"{type(exc).__name__}: {exc}"
+
+
+# OpenSSL's X509_V_ERR_ codes for a certificate whose issuer we do not trust:
+# self-signed, self-signed CA in the chain, issuer unknown, leaf unverifiable.
+_UNTRUSTED_ISSUER = {18, 19, 20, 21}
+
+
+def _tls_problem(exc):
+    """What is wrong, for a TLS failure that waiting cannot mend; else None.
+
+    A certificate that fails verification stays failing, and a port that
+    answers in plain AMQP does not learn TLS: a broker's listeners keep their
+    protocol across restarts, and a restarting broker refuses or cuts
+    connections, which the worker retries (an SSLEOFError, a reset). So only
+    these are fatal; other TLS errors pass as a connection that failed."""
+    cause = _root_cause(exc)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        hint = ""
+        if cause.verify_code in _UNTRUSTED_ISSUER:
+            hint = " (if its CA is a private one, give the CA's certificate in SSL_CERT_FILE)"
+        return f"certificate verify failed: {cause.verify_message}{hint}"
+    if isinstance(cause, ssl.SSLError) and cause.reason == "WRONG_VERSION_NUMBER":
+        return "that port does not speak TLS (is it the amqps port? 5671 by default)"
+    return None
 
 
 def _root_cause(exc):
