@@ -64,7 +64,7 @@ def integer_at_least(minimum, name):
 def connection_parameters(parser, urls):
     """One URLParameters per comma-separated URL; pika tries them in order."""
     parameters = []
-    for url in filter(None, (u.strip() for u in urls.split(","))):
+    for url in filter(None, (u.strip() for u in _URL_SEPARATOR.split(urls))):
         if not url.startswith(("amqp://", "amqps://")):
             parser.error(f"argument --url: {url!r} is not an amqp:// or amqps:// URL")
         try:
@@ -74,6 +74,11 @@ def connection_parameters(parser, urls):
     if not parameters:
         parser.error("argument --url: no URL given")
     return parameters
+
+
+# A comma starts another URL only before amqp:// or amqps:// (or at the end):
+# pika's ?ssl_options={...}, which carries a client certificate, has commas too.
+_URL_SEPARATOR = re.compile(r",(?=\s*(?:amqps?://|$))")
 
 
 def declare_queue(channel, args):
