@@ -43,11 +43,11 @@ def start_new_task(url, queue, *words):
 class Worker:
     """./worker.py in a subprocess; its output lines, timestamped as they come."""
 
-    def __init__(self, url, queue, *options):
+    def __init__(self, url, queue, *options, env=SCRIPT_ENV):
         self.process = subprocess.Popen(
             command("worker.py", url, queue, *options),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=SCRIPT_ENV, errors="backslashreplace",
+            env=env, errors="backslashreplace",
         )
         self.out = []  # (monotonic time, line) from stdout
         self.err = []  # the same from stderr
