@@ -42,7 +42,7 @@ def main():
                 channel.start_consuming()
                 problem = why_cancelled(connection, args.queue)
             except workqueue.BROKER_ERRORS as exc:
-                if workqueue.is_fatal(exc):
+                if workqueue.is_fatal(exc, parameters):
                     workqueue.fail(workqueue.describe(exc, parameters))
                 problem = workqueue.describe(exc, parameters)
             close_quietly(connection)  # one connection at a time, never a leftover

@@ -9,6 +9,7 @@ broker's refusal in one line instead of a traceback.
 import argparse
 import os
 import re
+import ssl
 import sys
 import urllib.parse
 
@@ -88,7 +89,7 @@ def connection_parameters(parser, args):
     else:
         source, urls = "default URL", DEFAULT_URL
     parameters = []
-    for url in filter(None, (u.strip() for u in urls.split(","))):
+    for url in filter(None, (u.strip() for u in _URL_SEPARATOR.split(urls))):
         if urllib.parse.urlsplit(url).scheme.lower() not in ("amqp", "amqps"):
             parser.error(f"{source}: {masked(url)!r} is not an amqp:// or amqps:// URL")
         try:
@@ -104,6 +105,11 @@ def connection_parameters(parser, args):
             **(each.client_properties or {}),
         }
     return parameters
+
+
+# A comma starts another URL only before amqp:// or amqps:// (or at the end):
+# pika's ?ssl_options={...}, which carries a client certificate, has commas too.
+_URL_SEPARATOR = re.compile(r",(?=\s*(?:amqps?://|$))")
 
 
 def masked(url):
@@ -224,10 +230,12 @@ def broker_said_so(exc):
     return str(exc).startswith("ConnectionClosedByBroker")
 
 
-def is_fatal(exc):
+def is_fatal(exc, parameters):
     """Errors that waiting cannot mend: the user must change something.
     A connection that is reset or closed during the handshake, as a broker
     that is starting or restarting does, is not one of them."""
+    if _tls_problem(exc) or hung_up_after_tls(exc, parameters):
+        return True
     if isinstance(
         exc,
         (pika.exceptions.ProbableAuthenticationError, pika.exceptions.ProbableAccessDeniedError),
@@ -251,6 +259,16 @@ def describe(exc, parameters):
     if isinstance(exc, pika.exceptions.ProbableAccessDeniedError) and broker_said_so(exc):
         vhosts = ", ".join(repr(p.virtual_host) for p in parameters)
         return f"{where(parameters)} refused access to virtual host {vhosts}: does it exist, and may this user use it?"
+    problem = _tls_problem(exc)
+    if problem:
+        return f"TLS with the broker at {where(parameters)} failed: {problem}"
+    if hung_up_after_tls(exc, parameters):
+        # The broker checks a client certificate after TLS 1.3's handshake and
+        # hangs up; its alert often meets our AMQP header and is lost in a reset.
+        return (
+            f"TLS with the broker at {where(parameters)} failed: it hung up after the handshake; "
+            "it may want a client certificate, or refuse ours (give one with ?ssl_options= in --url)"
+        )
     if isinstance(
         exc,
         (
@@ -299,6 +317,37 @@ def explain_inequivalent(setting, queue, detail):
             return f"queue {queue!r} is a {kind} queue: give {option}, or {delete}"
         return f"queue {queue!r} is a {kind} queue, which these scripts do not use; {delete}"
     return f"queue {queue!r} already exists with another {setting!r} ({detail}); {delete}"
+
+
+# OpenSSL's X509_V_ERR_ codes for a certificate whose issuer we do not trust:
+# self-signed, self-signed CA in the chain, issuer unknown, leaf unverifiable.
+_UNTRUSTED_ISSUER = {18, 19, 20, 21}
+
+
+def _tls_problem(exc):
+    """What is wrong, for a TLS failure that waiting cannot mend; else None.
+
+    A certificate that fails verification stays failing, and a port that
+    answers in plain AMQP does not learn TLS: a broker's listeners keep their
+    protocol across restarts, and a restarting broker refuses or cuts
+    connections, which the worker retries (an SSLEOFError, a reset). So only
+    these are fatal; other TLS errors pass as a connection that failed."""
+    cause = _root_cause(exc)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        hint = ""
+        if cause.verify_code in _UNTRUSTED_ISSUER:
+            hint = " (if its CA is a private one, give the CA's certificate in SSL_CERT_FILE)"
+        return f"certificate verify failed: {cause.verify_message}{hint}"
+    if isinstance(cause, ssl.SSLError) and cause.reason == "WRONG_VERSION_NUMBER":
+        return "that port does not speak TLS (is it the amqps port? 5671 by default)"
+    return None
+
+
+def hung_up_after_tls(exc, parameters):
+    """The broker closed the connection after the TLS handshake, before AMQP's
+    (pika's IncompatibleProtocolError): it wants a client certificate, or
+    refuses ours. (A broker that is restarting cuts TLS during its handshake.)"""
+    return isinstance(exc, pika.exceptions.IncompatibleProtocolError) and bool(parameters[-1].ssl_options)
 
 
 def _root_cause(exc):

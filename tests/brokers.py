@@ -317,3 +317,42 @@ class LocalCluster:
     def remove(self):
         for node in self.nodes:
             node.stop()
+
+
+class TlsNode(LocalNode):
+    """A LocalNode that also speaks amqps://, on a port of its own (`tls_url`),
+    with the given PEM files: its CA, its certificate and key. With
+    client_certificates=True it refuses any client that does not show a
+    certificate its CA signed (mutual TLS). `url` stays the plain AMQP
+    listener, which start() waits for; both open in the same boot step.
+
+    It registers with an epmd of its own, not the system's on 4369, and
+    remove() ends that epmd."""
+
+    def __init__(self, base_dir, name, cacertfile, certfile, keyfile, client_certificates=False):
+        self.tls_port = free_port()
+        self.epmd_port = free_port()
+        config = (
+            f"listeners.ssl.default = 127.0.0.1:{self.tls_port}\n"
+            f"ssl_options.cacertfile = {cacertfile}\n"
+            f"ssl_options.certfile = {certfile}\n"
+            f"ssl_options.keyfile = {keyfile}\n"
+            f"ssl_options.verify = {'verify_peer' if client_certificates else 'verify_none'}\n"
+            f"ssl_options.fail_if_no_peer_cert = {'true' if client_certificates else 'false'}\n"
+        )
+        super().__init__(base_dir, name=name, extra_config=config)
+
+    def tls_url(self, host="localhost"):
+        return f"amqps://guest:guest@{host}:{self.tls_port}/%2F"
+
+    def env(self):
+        return {**super().env(), "ERL_EPMD_PORT": str(self.epmd_port), "ERL_EPMD_ADDRESS": "127.0.0.1"}
+
+    def remove(self):
+        super().remove()
+        # epmd refuses while a node is registered: rabbitmqctl's own may still be leaving.
+        wait_until(self._end_epmd, 30, f"the epmd on port {self.epmd_port} to end")
+
+    def _end_epmd(self):
+        ask = subprocess.run(["epmd", "-port", str(self.epmd_port), "-kill"], capture_output=True, text=True, timeout=30)
+        return ask.stdout.startswith("Killed")
