@@ -5,6 +5,7 @@ import random
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pika
@@ -93,6 +94,55 @@ def test_worker_started_while_the_broker_is_down_waits_for_it(broker, queue, sta
     run_new_task(broker.url, queue, "Finally")
     worker.wait_for(" [x] Done")
     queue_drained(broker, queue)
+
+
+class PortForwarder:
+    """What Docker's port forwarder does for a broker container: while the
+    container is down it still accepts connections and closes them at once,
+    so a client's AMQP handshake is cut short; while it is up, it forwards."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.up = False
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            client, _ = self.listener.accept()
+            if not self.up:
+                client.close()
+                continue
+            broker = socket.create_connection(("127.0.0.1", self.target_port))
+            for source, sink in ((client, broker), (broker, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink):
+        with source, sink:
+            try:
+                while data := source.recv(65536):
+                    sink.sendall(data)
+            except OSError:
+                pass  # the other direction closed both sockets
+
+
+def test_worker_retries_a_handshake_cut_short_as_by_a_container_restarting(broker, queue, start_worker):
+    forwarder = PortForwarder(broker.port)
+    url = broker.url.replace(f":{broker.port}/", f":{forwarder.port}/")
+    worker = start_worker(queue, url=url, ready=False)
+    closed = worker.wait_for(
+        f"worker.py: the connection to {pika.URLParameters(url).host}:{forwarder.port} closed during the AMQP handshake "
+        "(is the broker starting, and is this its AMQP port?); retrying in",
+        count=2, stream="err", prefix=True,
+    )
+    assert worker.process.poll() is None  # waiting, not given up
+    forwarder.up = True  # the container is back
+    worker.wait_ready(timeout=30)
+    run_new_task(broker.url, queue, "Through the forwarder")
+    worker.wait_for(" [x] Done")
+    assert len(closed) >= 2
 
 
 @pytest.mark.parametrize(
