@@ -33,16 +33,16 @@ def main():
     else:
         message = " ".join(args.words) or "Hello World!"
         # surrogateescape: bytes that are not UTF-8 in argv go out as given
-        tasks = [(None, message.encode("utf-8", "surrogateescape"))]
+        tasks = [(1, message.encode("utf-8", "surrogateescape"))]
 
-    publisher = Publisher(parameters, args, tasks)
+    publisher = Publisher(parameters, args, tasks, from_input)
     try:
         publisher.run()
     except KeyboardInterrupt:
         publisher.fail("interrupted", code=130)
     except workqueue.OutputLost as exc:
         workqueue.drop_output()
-        publisher.fail(f"standard output is gone ({exc}); the tasks shown as sent were sent, and maybe more")
+        publisher.fail(f"standard output is gone ({exc})")
     if publisher.problem:
         publisher.fail(publisher.problem)
 
@@ -83,12 +83,13 @@ class Publisher:
 
     WINDOW = 1000
 
-    def __init__(self, parameters, args, tasks):
+    def __init__(self, parameters, args, tasks, from_input):
         self.parameters = parameters
         self.args = args
-        self.tasks = tasks
-        self.single = isinstance(tasks, list)  # one task from the command line
+        self.tasks = tasks  # (line number, task) pairs
+        self.from_input = from_input  # else one task, from the command line
         self.arguments = workqueue.queue_arguments(args)
+        self.declarations = []  # what is left to declare for the dead letters
         self.ioloop = IOLoop()
         self.space = threading.Semaphore(self.WINDOW)
         self.unconfirmed = collections.deque()  # (delivery tag, line, task), in order
@@ -129,10 +130,7 @@ class Publisher:
         )
 
     def on_declared(self, _frame):
-        adopted = workqueue.adopted_settings(self.arguments, self.args)
-        if adopted:
-            workqueue.complain(f"queue {self.args.queue!r} has its own {adopted}; using it as it is")
-        self.declarations = []
+        workqueue.say_adopted(self.arguments, self.args)
         if workqueue.needs_dead_letter_queue(self.arguments, self.args):
             self.declarations = workqueue.dead_letter_declarations(
                 self.channel, self.args.queue, callback=self.declare_next
@@ -208,7 +206,7 @@ class Publisher:
             self.confirmed.discard(tag)
             workqueue.say(f" [x] Sent {workqueue.shown(task)}")
             self.sent += 1
-            self.next_line = (line or 0) + 1
+            self.next_line = line + 1
             self.space.release()
         self.close_when_done()
 
@@ -245,7 +243,7 @@ class Publisher:
 
     def fail(self, problem, code=1):
         """Exit, saying what went wrong and which tasks were not sent."""
-        if not self.single:
+        if self.from_input:
             first_unsent = self.unconfirmed[0][1] if self.unconfirmed else self.next_line
             sent = f"{self.sent} task{'' if self.sent == 1 else 's'} sent"
             problem += f"; {sent}, none from line {first_unsent} of the input on"

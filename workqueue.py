@@ -173,19 +173,18 @@ def declare_queue(connection, args):
             if setting is None:
                 raise
             arguments[setting[0]] = setting[1]
-    adopted = adopted_settings(arguments, args)
-    if adopted:
-        complain(f"queue {args.queue!r} has its own {adopted}; using it as it is")
+    say_adopted(arguments, args)
     if needs_dead_letter_queue(arguments, args):
         for declare in dead_letter_declarations(channel, args.queue):
             declare()
     return channel
 
 
-def adopted_settings(arguments, args):
-    """The ADOPTABLE settings in `arguments`, in words: "delivery limit (5)"."""
-    extra = [f"{ADOPTABLE[k]} ({v!r})" for k, v in arguments.items() if k not in queue_arguments(args)]
-    return ", ".join(extra)
+def say_adopted(arguments, args):
+    """One line naming the ADOPTABLE settings taken on, if any."""
+    adopted = [f"{ADOPTABLE[k]} ({v!r})" for k, v in arguments.items() if k not in queue_arguments(args)]
+    if adopted:
+        complain(f"queue {args.queue!r} has its own {', '.join(adopted)}; using it as it is")
 
 
 def needs_dead_letter_queue(arguments, args):
