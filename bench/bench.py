@@ -4,8 +4,8 @@
     python bench/bench.py            # full sizes, a few minutes
     python bench/bench.py --smoke    # tiny sizes: checks it runs, measures nothing
 
-The reference is bench/reference_worker.py and bench/reference_new_task.py:
-the tutorial's code on pika 1.x (sleep and ack inside the callback, no
+The reference is tests/tutorial_client.py, the tutorial's scripts as written
+on pika 1.x (sleep and ack inside the callback, no
 publisher confirms). Runs of ours and the reference alternate. Without --url
 the benchmark starts a private broker the way the tests do.
 """
@@ -27,6 +27,7 @@ import pika
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from brokers import own_broker, wait_until  # noqa: E402  (the tests' broker)
+from scripts import TUTORIAL_CLIENT  # noqa: E402  (the tutorial's own scripts)
 
 PYTHON = sys.executable
 OURS, REFERENCE = "ours", "reference"
@@ -35,13 +36,13 @@ OURS, REFERENCE = "ours", "reference"
 def worker_command(kind, url, queue):
     if kind == OURS:
         return [PYTHON, ROOT / "worker.py", "--url", url, "--queue", queue]
-    return [PYTHON, ROOT / "bench" / "reference_worker.py", url, queue]
+    return [PYTHON, TUTORIAL_CLIENT, "work", url, queue, "classic"]
 
 
 def new_task_command(kind, url, queue, task):
     if kind == OURS:
         return [PYTHON, ROOT / "new_task.py", "--url", url, "--queue", queue, task]
-    return [PYTHON, ROOT / "bench" / "reference_new_task.py", url, queue, task]
+    return [PYTHON, TUTORIAL_CLIENT, "send", url, queue, "classic", task]
 
 
 def stdin_publisher_command(kind, url, queue):

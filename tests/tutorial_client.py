@@ -8,7 +8,8 @@ queue declared either way the tutorials declare it:
 
 quorum: `task_queue` in today's tutorial (durable, x-queue-type quorum);
 classic: the seed tutorial's `test_dur` (durable). No confirms, no retries,
-no error handling: exactly what users mix ours with.
+no error handling: exactly what users mix ours with, and what the benchmark
+(bench/bench.py) measures ours against.
 """
 import sys
 import time
