@@ -1,55 +1,258 @@
 #!/usr/bin/env python3
-"""Send one task to the work queue: ./new_task.py First message.
+"""Send a task to the work queue: ./new_task.py First message.
+or many, one a line, from standard input: seq 1000 | ./new_task.py -
 
-Each '.' in the task is one second of work for the worker that takes it.
+Each '.' in a task is one second of work for the worker that takes it.
+' [x] Sent ...' is printed once the broker has confirmed the task.
 """
 
+import collections
+import os
 import sys
+import threading
+
+import workqueue  # first: it says what to do if pika is not installed
 
 import pika
-
-import workqueue
+from pika.adapters.select_connection import IOLoop
 
 
 def main():
-    parser = workqueue.argument_parser("Send one task to the work queue.")
+    parser = workqueue.argument_parser("Send a task to the work queue.")
     parser.add_argument(
-        "words", nargs="*", help="the task, one second of work per '.' (default: Hello World!)"
+        "words", nargs="*",
+        help="the task, one second of work per '.' (default: Hello World!); "
+        "a single '-' reads tasks from standard input, one a line",
     )
     args = parser.parse_args()
-    parameters = workqueue.connection_parameters(parser, args.url)
-    message = " ".join(args.words) or "Hello World!"
+    parameters = workqueue.connection_parameters(parser, args)
+    workqueue.line_by_line_output()
+    from_input = args.words == ["-"]
+    if from_input:
+        tasks = lines_of(sys.stdin.fileno())
+    else:
+        message = " ".join(args.words) or "Hello World!"
+        # surrogateescape: bytes that are not UTF-8 in argv go out as given
+        tasks = [(1, message.encode("utf-8", "surrogateescape"))]
 
+    publisher = Publisher(parameters, args, tasks, from_input)
     try:
-        connection = pika.BlockingConnection(parameters)
-        channel = connection.channel()
-        workqueue.declare_queue(channel, args)
-        # With confirms, basic_publish returns only once the broker has the
-        # task on disk, and raises if it was nacked or (mandatory) unroutable.
-        channel.confirm_delivery()
-        channel.basic_publish(
-            exchange="",
-            routing_key=args.queue,
-            # surrogateescape: bytes that are not UTF-8 in argv go out as given
-            body=message.encode("utf-8", "surrogateescape"),
-            properties=pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent),
-            mandatory=True,
-        )
-    except pika.exceptions.UnroutableError:
-        workqueue.fail(f"the broker returned the task: no queue {args.queue!r} took it")
-    except pika.exceptions.NackError:
-        workqueue.fail("the broker refused the task (nack); it was not queued")
-    except workqueue.BROKER_ERRORS as exc:
-        workqueue.fail(workqueue.describe(exc, parameters))
+        publisher.run()
     except KeyboardInterrupt:
-        print("new_task.py: interrupted; the task was not confirmed as sent", file=sys.stderr)
-        sys.exit(130)
+        publisher.fail("interrupted", code=130)
+    except workqueue.OutputLost as exc:
+        workqueue.drop_output()
+        publisher.fail(f"standard output is gone ({exc})")
+    if publisher.problem:
+        publisher.fail(publisher.problem)
 
-    print(f" [x] Sent {message!r}", flush=True)
-    try:
-        connection.close()
-    except (KeyboardInterrupt, *workqueue.BROKER_ERRORS):
-        pass  # the task is confirmed; a failed goodbye changes nothing
+
+def lines_of(fd):
+    """(line number, task) for each line of the file `fd` that is not empty.
+    It reads the file descriptor itself: a thread blocked reading sys.stdin
+    holds its lock, and Python aborts if it exits meanwhile."""
+    if os.isatty(fd):
+        workqueue.complain("reading tasks, one a line; end with Ctrl+D")
+    buffer = bytearray()
+    number = 0
+    while chunk := os.read(fd, 1 << 16):
+        buffer += chunk
+        if b"\n" not in chunk:
+            continue  # a long line: wait for its end
+        *lines, rest = buffer.split(b"\n")
+        buffer = bytearray(rest)
+        for line in lines:
+            number += 1
+            if line.rstrip(b"\r"):
+                yield number, bytes(line.rstrip(b"\r"))
+    if buffer.rstrip(b"\r"):  # the last line, with no newline after it
+        yield number + 1, bytes(buffer.rstrip(b"\r"))
+
+
+class Publisher:
+    """Sends the tasks over one connection as they come (as a user types them,
+    say), with publisher confirms: the broker confirms each task once it has
+    it, on disk for a durable queue. ' [x] Sent' follows the confirm, in the
+    order the tasks came.
+
+    Confirms are pipelined: up to WINDOW tasks are on their way at once, rather
+    than one round trip a task, which is all pika's BlockingConnection can do.
+    So this uses pika's asynchronous SelectConnection: the methods below run
+    on its I/O loop, in the order they are written; a thread reads the tasks.
+    """
+
+    WINDOW = 1000
+
+    def __init__(self, parameters, args, tasks, from_input):
+        self.parameters = parameters
+        self.args = args
+        self.tasks = tasks  # (line number, task) pairs
+        self.from_input = from_input  # else one task, from the command line
+        self.arguments = workqueue.queue_arguments(args)
+        self.declarations = []  # what is left to declare for the dead letters
+        self.ioloop = IOLoop()
+        self.space = threading.Semaphore(self.WINDOW)
+        self.unconfirmed = collections.deque()  # (delivery tag, line, task), in order
+        self.confirmed = set()  # tags confirmed one by one, ahead of older tags
+        self.confirmed_up_to = 0  # tags confirmed all at once ("multiple")
+        self.refused = {}  # tag: why, for tasks nacked or returned
+        self.published = 0
+        self.sent = 0
+        self.next_line = 1
+        self.all_read = False
+        self.problem = None  # why it stopped before the end, in one line
+        self.connection = self.channel = None
+
+    def run(self):
+        pika.SelectConnection.create_connection(
+            self.parameters, self.on_connected, custom_ioloop=self.ioloop
+        )
+        self.ioloop.start()
+
+    # Connect.
+    def on_connected(self, connection):
+        if isinstance(connection, BaseException):
+            self.stop(workqueue.describe(workqueue.connection_error(connection), self.parameters))
+            return
+        self.connection = connection
+        connection.add_on_close_callback(self.on_connection_closed)
+        self.open_channel()
+
+    def open_channel(self):
+        self.connection.channel(on_open_callback=self.declare_queue)
+
+    # Declare the queue, as workqueue.declare_queue does.
+    def declare_queue(self, channel):
+        self.channel = channel
+        channel.add_on_close_callback(self.on_channel_closed)
+        channel.queue_declare(
+            self.args.queue, durable=True, arguments=self.arguments, callback=self.on_declared
+        )
+
+    def on_declared(self, _frame):
+        workqueue.say_adopted(self.arguments, self.args)
+        if workqueue.needs_dead_letter_queue(self.arguments, self.args):
+            self.declarations = workqueue.dead_letter_declarations(
+                self.channel, self.args.queue, callback=self.declare_next
+            )
+        self.declare_next()
+
+    def declare_next(self, _frame=None):
+        if self.declarations:
+            self.declarations.pop(0)()
+        else:
+            self.channel.add_on_return_callback(self.on_returned)
+            self.channel.confirm_delivery(self.on_confirm, callback=self.start_reading)
+
+    # Publish each task as the reader thread hands it over.
+    def start_reading(self, _frame):
+        threading.Thread(target=self.read, name="reader", daemon=True).start()
+
+    def read(self):
+        """On the reader thread: hand the tasks to the I/O loop, WINDOW at most
+        unconfirmed. A task is read only when there is room for it."""
+        try:
+            for line, task in self.tasks:
+                self.space.acquire()
+                self.ioloop.add_callback_threadsafe(lambda line=line, task=task: self.publish(line, task))
+            self.ioloop.add_callback_threadsafe(self.end_of_tasks)
+        except OSError as exc:
+            problem = f"cannot read standard input: {exc.strerror or exc}"
+            self.ioloop.add_callback_threadsafe(lambda: self.stop(problem))
+
+    def publish(self, line, task):
+        if self.refused or self.problem is not None:
+            return  # no more tasks after one the broker did not take
+        self.channel.basic_publish(
+            exchange="",
+            routing_key=self.args.queue,
+            body=task,
+            properties=pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent),
+            mandatory=True,  # returned, not dropped, if no queue takes it
+        )
+        self.published += 1  # the channel's delivery tags count 1, 2, 3 ...
+        self.unconfirmed.append((self.published, line, task))
+
+    def on_confirm(self, frame):
+        method = frame.method
+        if isinstance(method, pika.spec.Basic.Nack):
+            for tag, _line, _task in self.unconfirmed:
+                if tag == method.delivery_tag or (method.multiple and tag < method.delivery_tag):
+                    self.refused.setdefault(tag, "the broker refused a task (nack); it was not queued")
+        elif method.multiple:
+            self.confirmed_up_to = method.delivery_tag
+        else:
+            self.confirmed.add(method.delivery_tag)
+        self.report_sent()
+
+    def on_returned(self, _channel, _method, _properties, body):
+        """The broker returns a task that no queue took, then confirms it."""
+        for tag, _line, task in self.unconfirmed:
+            if task == body and tag not in self.refused:
+                self.refused[tag] = f"the broker returned a task: no queue {self.args.queue!r} took it"
+                break
+
+    def report_sent(self):
+        """' [x] Sent' for the confirmed tasks, in order, up to the first one
+        that was refused or returned, where it stops."""
+        while self.unconfirmed and self.problem is None:
+            tag, line, task = self.unconfirmed[0]
+            if tag in self.refused:
+                self.stop(self.refused[tag])
+                return
+            if tag > self.confirmed_up_to and tag not in self.confirmed:
+                break
+            self.unconfirmed.popleft()
+            self.confirmed.discard(tag)
+            workqueue.say(f" [x] Sent {workqueue.shown(task)}")
+            self.sent += 1
+            self.next_line = line + 1
+            self.space.release()
+        self.close_when_done()
+
+    def end_of_tasks(self):
+        self.all_read = True
+        self.close_when_done()
+
+    def close_when_done(self):
+        if self.all_read and not self.unconfirmed and self.problem is None:
+            self.connection.close()
+
+    # What ends it early.
+    def on_channel_closed(self, channel, reason):
+        setting = workqueue.adoptable_setting(reason)
+        if self.published == 0 and setting is not None:  # the queue has a setting of its own
+            self.arguments[setting[0]] = setting[1]
+            self.open_channel()
+        elif not isinstance(reason, (pika.exceptions.ChannelClosedByClient, pika.exceptions.ConnectionClosedByClient)):
+            self.stop(workqueue.describe(reason, self.parameters))
+
+    def on_connection_closed(self, _connection, reason):
+        if self.problem is None and not (self.all_read and not self.unconfirmed):
+            self.problem = workqueue.describe(reason, self.parameters)
+        self.ioloop.stop()
+
+    def stop(self, problem):
+        """Stop at the first problem; the tasks not yet confirmed are not reported sent."""
+        if self.problem is None:
+            self.problem = problem
+        if self.connection is not None and self.connection.is_open:
+            self.connection.close()  # on_connection_closed stops the I/O loop
+        else:
+            self.ioloop.stop()
+
+    def fail(self, problem, code=1):
+        """Exit, saying what went wrong and which tasks were not sent."""
+        if self.from_input:
+            first_unsent = self.unconfirmed[0][1] if self.unconfirmed else self.next_line
+            sent = f"{self.sent} task{'' if self.sent == 1 else 's'} sent"
+            problem += f"; {sent}, none from line {first_unsent} of the input on"
+        elif self.sent:
+            problem += "; the task was sent"
+        elif self.published or code != 1:
+            problem += "; the task was not confirmed as sent"
+        workqueue.complain(f"error: {problem}" if code == 1 else problem)
+        sys.exit(code)
 
 
 if __name__ == "__main__":

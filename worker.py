@@ -6,6 +6,7 @@ only once the work is done, so a task whose worker dies goes to another.
 """
 
 import functools
+import os
 import queue
 import random
 import signal
@@ -13,17 +14,17 @@ import sys
 import threading
 import time
 
-import pika
+import workqueue  # first: it says what to do if pika is not installed
 
-import workqueue
+import pika
 
 WAITING = " [*] Waiting for messages. To exit press CTRL+C"
 
 
 def main():
     args = parse_arguments()
-    parameters = workqueue.connection_parameters(args.parser, args.url)
-    sys.stdout.reconfigure(line_buffering=True)  # show each line at once, even in a pipe
+    parameters = workqueue.connection_parameters(args.parser, args)
+    workqueue.line_by_line_output()
     signal.signal(signal.SIGTERM, stop_on_sigterm)
     tasks = TaskThread()
     retry = Backoff()
@@ -32,42 +33,48 @@ def main():
         while True:
             try:
                 connection = pika.BlockingConnection(parameters)
-                channel = connection.channel()
-                workqueue.declare_queue(channel, args)
+                channel = workqueue.declare_queue(connection, args)
                 channel.basic_qos(prefetch_count=args.prefetch)
                 on_message = functools.partial(hand_over, tasks, manual_ack=not args.no_ack)
                 channel.basic_consume(args.queue, on_message, auto_ack=args.no_ack)
-                print(WAITING)
+                workqueue.say(WAITING)
                 retry.reset()
                 channel.start_consuming()
-                log("the broker cancelled our consumer (was the queue deleted?); consuming again")
+                problem = why_cancelled(connection, args.queue)
             except workqueue.BROKER_ERRORS as exc:
-                if workqueue.is_fatal(exc):
+                if workqueue.is_fatal(exc, parameters):
                     workqueue.fail(workqueue.describe(exc, parameters))
-                retry.wait(workqueue.describe(exc, parameters))
+                problem = workqueue.describe(exc, parameters)
+            close_quietly(connection)  # one connection at a time, never a leftover
+            retry.wait(problem)
     except KeyboardInterrupt:
-        close_quietly(connection)
-        sys.exit(130)
+        leave(connection, tasks, args, "interrupted", 130)
     except Stop:
-        close_quietly(connection)
-        sys.exit(0)
+        leave(connection, tasks, args, "stopped (SIGTERM)", 0)
+    except workqueue.OutputLost as exc:
+        workqueue.drop_output()
+        leave(connection, tasks, args, f"standard output is gone ({exc}): stopping", 1, in_hand=True)
 
 
 def parse_arguments():
     parser = workqueue.argument_parser("Take tasks from the work queue, one at a time.")
     parser.add_argument(
         "--prefetch",
-        type=workqueue.integer_at_least(0, "non-negative integer"),
-        default=1,
-        help="tasks the broker may hand this worker before it acks (default: %(default)s, "
-        "fair dispatch; 0 means unlimited, the tutorial's plain round-robin)",
+        type=workqueue.integer_between(0, 65535),
+        help="tasks the broker may hand this worker before it acks (default: 1, fair "
+        "dispatch; 0 means unlimited, the tutorial's plain round-robin)",
     )
     parser.add_argument(
         "--no-ack",
         action="store_true",
-        help="automatic acks: a task is lost if the worker dies (the tutorial's demonstration)",
+        help="automatic acks (the tutorial's demonstration): the broker pushes this worker "
+        "every waiting task at once, and every task it has not finished is lost if it dies",
     )
     args = parser.parse_args()
+    if args.no_ack and args.prefetch is not None:
+        parser.error("--prefetch has no effect with --no-ack: the broker sends every task at once")
+    if args.prefetch is None:
+        args.prefetch = 1
     args.parser = parser
     return args
 
@@ -87,8 +94,22 @@ class Backoff:
     def wait(self, reason):
         delay = min(self.CAP, self.FIRST * 2**self.attempt) * random.uniform(0.8, 1.0)
         self.attempt += 1
-        log(f"{reason}; retrying in {delay:.1f} s")
+        workqueue.complain(f"{reason}; retrying in {delay:.1f} s")
         time.sleep(delay)
+
+
+def why_cancelled(connection, queue_name):
+    """start_consuming() returned: the broker cancelled our consumer. Say why."""
+    try:
+        connection.channel().queue_declare(queue_name, passive=True)
+    except pika.exceptions.ChannelClosedByBroker as exc:
+        if exc.reply_code == 404:  # NOT_FOUND
+            return f"the broker cancelled our consumer: queue {queue_name!r} was deleted"
+        raise
+    return (
+        "the broker cancelled our consumer (RabbitMQ 4.x does this when a task "
+        "outlasts consumer_timeout, and gives the task to another worker)"
+    )
 
 
 def hand_over(tasks, channel, method, properties, body, manual_ack):
@@ -111,7 +132,14 @@ class TaskThread:
 
     def __init__(self):
         self._tasks = queue.Queue()
+        self._output_lost = None
+        # The thread wakes the main thread with this signal when stdout is gone:
+        # a signal interrupts it wherever it waits (pika's I/O loop, a backoff).
+        signal.signal(signal.SIGUSR1, self._raise_output_lost)
         threading.Thread(target=self._run, name="tasks", daemon=True).start()
+
+    def unfinished(self):
+        return self._tasks.unfinished_tasks
 
     def do(self, body, note, ack):
         if seconds_of_work(body) == 0 and self._tasks.unfinished_tasks == 0:
@@ -128,11 +156,20 @@ class TaskThread:
             body, note, ack = self._tasks.get()
             # A task whose connection is gone is not done: the broker gives it out again.
             alive = ack is None or ack.possible()
-            if alive:
-                work(body, note)
+            try:
+                if alive:
+                    work(body, note)
+            except workqueue.OutputLost as exc:
+                self._output_lost = exc  # the task stays unfinished and unacked
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGUSR1)
+                return
             self._tasks.task_done()  # before the ack, which may bring the next task at once
             if ack is not None and alive:
                 ack.send_from_another_thread()
+
+    def _raise_output_lost(self, signum, frame):
+        if self._output_lost is not None:
+            raise self._output_lost
 
 
 def seconds_of_work(body):
@@ -140,13 +177,9 @@ def seconds_of_work(body):
 
 
 def work(body, note):
-    try:
-        task = repr(body.decode("utf-8"))
-    except UnicodeDecodeError:
-        task = repr(body)  # show the bytes readably; the dots still count
-    print(f" [x] Received {task}{note}")
+    workqueue.say(f" [x] Received {workqueue.shown(body)}{note}")
     time.sleep(seconds_of_work(body))
-    print(" [x] Done")
+    workqueue.say(" [x] Done")
 
 
 class Ack:
@@ -174,7 +207,7 @@ class Ack:
 
     @staticmethod
     def _not_acked():
-        log("the connection was lost before the ack; the broker will deliver the task again")
+        workqueue.complain("the task's channel closed before its ack; the broker will deliver the task again")
 
 
 class Stop(BaseException):
@@ -185,17 +218,31 @@ def stop_on_sigterm(signum, frame):
     raise Stop
 
 
+def leave(connection, tasks, args, reason, code, in_hand=False):
+    """Close without acking the tasks in hand: the broker gives them to other
+    workers (with --no-ack it has forgotten them already)."""
+    # A second Ctrl+C or SIGTERM while closing leaves at once, without a traceback.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: os._exit(code))
+    close_quietly(connection)
+    if in_hand or tasks.unfinished():
+        reason += (
+            "; the tasks it had taken are lost (--no-ack)"
+            if args.no_ack
+            else "; its unfinished task goes back to the queue"
+        )
+    if code == 130 and sys.stderr.isatty():
+        print(file=sys.stderr)  # off the line where the terminal echoed ^C
+    workqueue.complain(reason)
+    sys.exit(code)
+
+
 def close_quietly(connection):
-    """Close without acking the task at hand: the broker requeues it."""
     try:
         if connection is not None and connection.is_open:
             connection.close()
     except Exception:
-        pass  # we are leaving anyway; the broker notices the closed socket
-
-
-def log(message):
-    print(f"worker.py: {message}", file=sys.stderr, flush=True)
+        pass  # we are leaving this connection anyway; the broker notices the closed socket
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@
     python bench/bench.py            # full sizes, a few minutes
     python bench/bench.py --smoke    # tiny sizes: checks it runs, measures nothing
 
-The reference is bench/reference_worker.py and bench/reference_new_task.py:
-the tutorial's code on pika 1.x (sleep and ack inside the callback, no
+The reference is tests/tutorial_client.py, the tutorial's scripts as written
+on pika 1.x (sleep and ack inside the callback, no
 publisher confirms). Runs of ours and the reference alternate. Without --url
 the benchmark starts a private broker the way the tests do.
 """
@@ -27,6 +27,7 @@ import pika
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from brokers import NoBroker, own_broker, wait_until  # noqa: E402  (the tests' broker)
+from scripts import TUTORIAL_CLIENT  # noqa: E402  (the tutorial's own scripts)
 
 PYTHON = sys.executable
 OURS, REFERENCE = "ours", "reference"
@@ -35,13 +36,19 @@ OURS, REFERENCE = "ours", "reference"
 def worker_command(kind, url, queue):
     if kind == OURS:
         return [PYTHON, ROOT / "worker.py", "--url", url, "--queue", queue]
-    return [PYTHON, ROOT / "bench" / "reference_worker.py", url, queue]
+    return [PYTHON, TUTORIAL_CLIENT, "work", url, queue, "classic"]
 
 
 def new_task_command(kind, url, queue, task):
     if kind == OURS:
         return [PYTHON, ROOT / "new_task.py", "--url", url, "--queue", queue, task]
-    return [PYTHON, ROOT / "bench" / "reference_new_task.py", url, queue, task]
+    return [PYTHON, TUTORIAL_CLIENT, "send", url, queue, "classic", task]
+
+
+def stdin_publisher_command(kind, url, queue):
+    if kind == OURS:
+        return [PYTHON, ROOT / "new_task.py", "--url", url, "--queue", queue, "-"]
+    return [PYTHON, ROOT / "bench" / "reference_publisher.py", url, queue]
 
 
 def new_queue(url):
@@ -199,6 +206,20 @@ def new_task_wall(kind, url, queue):
     return time.perf_counter() - started
 
 
+def input_rate(kind, url, tasks):
+    """Tasks/s from standard input to confirmed, whole process included."""
+    queue = new_queue(url)
+    lines = "".join(f"task {n}\n" for n in range(tasks)).encode()
+    started = time.perf_counter()
+    subprocess.run(stdin_publisher_command(kind, url, queue), input=lines, check=True, capture_output=True)
+    elapsed = time.perf_counter() - started
+    with Publisher(url, queue) as publisher:
+        if publisher.ready() != tasks:
+            raise RuntimeError(f"{kind}: {publisher.ready()} of {tasks} tasks queued")
+        publisher.delete()
+    return tasks / elapsed
+
+
 def new_task_breakdown(kind, url, queue):
     """The steps of one call, replayed in-process, in ms; imports in a process of their own."""
     imports = "import argparse, pika, workqueue" if kind == OURS else "import pika"
@@ -254,30 +275,32 @@ def main():
     parser.add_argument("--url", help="use this broker instead of starting a private one")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check that it runs")
     args = parser.parse_args()
-    sizes = dict(rounds=5, drain=3000, overhead=20, calls=20, memory=10_000, scale=12, fair=[4, 1] * 3)
+    sizes = dict(rounds=5, drain=3000, overhead=20, calls=20, memory=10_000, scale=12, fair=[4, 1] * 3,
+                 input=10_000)
     if args.smoke:
-        sizes = dict(rounds=1, drain=20, overhead=2, calls=2, memory=50, scale=2, fair=[1, 0] * 2)
+        sizes = dict(rounds=1, drain=20, overhead=2, calls=2, memory=50, scale=2, fair=[1, 0] * 2, input=20)
 
-    broker = None
-    url = args.url
-    if url is None:
+    if args.url is not None:
+        report(args.url, sizes, args.smoke)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-rabbitmq-") as folder:
         try:
-            broker = own_broker(tempfile.mkdtemp(prefix="bench-rabbitmq-"))
+            broker = own_broker(folder)
         except NoBroker as reason:
             sys.exit(f"bench.py: {reason} Or give --url.")
-        url = broker.start().url
-    try:
-        report(url, sizes)
-    finally:
-        if broker is not None:
+        try:
+            report(broker.start().url, sizes, args.smoke)
+        finally:
             broker.remove()
 
 
-def report(url, sizes):
+def report(url, sizes, smoke):
     rounds = sizes["rounds"]
     rows = []
 
     def row(name, ours, reference="", ratio="", target=""):
+        if smoke and target:
+            target = "(smoke run: not a measurement)"
         rows.append((name, ours, reference, ratio, target))
         print(f"{name}: {ours} | {reference} | {ratio}", file=sys.stderr, flush=True)
 
@@ -320,11 +343,18 @@ def report(url, sizes):
     with Publisher(url, queue) as publisher:
         publisher.delete()
 
+    rates = alternate(rounds, lambda kind: input_rate(kind, url, sizes["input"]))
+    ratio = statistics.median(rates[OURS]) / statistics.median(rates[REFERENCE])
+    row(f"7. {sizes['input']} tasks from standard input, confirmed, one process (tasks/s)",
+        spread(rates[OURS]), spread(rates[REFERENCE]), f"{ratio:.2f}×", "the broker's limit")
+
     memory = {kind: worker_memory(kind, url, sizes["memory"]) for kind in (OURS, REFERENCE)}
     row(f"6. worker RSS after start → after {sizes['memory']} tasks",
         "{:.1f} → {:.1f} MiB".format(*memory[OURS]), "{:.1f} → {:.1f} MiB".format(*memory[REFERENCE]),
         "", "≤ 40 MiB, flat")
 
+    if smoke:
+        print("\nSMOKE RUN: tiny sizes, to check that the benchmark runs; its figures mean nothing.")
     print(f"\nMachine: {os.cpu_count()} cores, {platform.platform()}, "
           f"Python {platform.python_version()}, pika {pika.__version__}, RabbitMQ {rabbitmq_version(url)}\n")
     print("| measure | ours | reference (tutorial) | ratio | target |")

@@ -20,6 +20,7 @@ queue_counts, flush_definitions, remove.
 import functools
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -30,7 +31,10 @@ from pathlib import Path
 import pika
 
 RABBITMQ_BIN = Path("/usr/lib/rabbitmq/bin")
-COMPOSE_FILE = Path(__file__).resolve().parent.parent / "docker-compose.yml"
+REPOSITORY = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = REPOSITORY / "docker-compose.yml"
+# The broker policy that parks poison tasks (see the README), as users apply it.
+POLICIES = REPOSITORY / "rabbitmq" / "definitions" / "policies.json"
 OFFICIAL_IMAGE = "rabbitmq:4-management"
 AMQP_PORT = 5672
 LOOPBACK = "127.0.0.1"
@@ -119,6 +123,13 @@ def ready_count(url, queue):
         connection.close()
 
 
+def connection_names(broker):
+    """The client-provided names of the broker's connections: our scripts
+    call theirs "worker.py (pid N)"."""
+    listing = broker.rabbitmqctl("-s", "list_connections", "client_properties")
+    return re.findall(r'"connection_name",(?:\w+,)?"([^"]*)"', listing)
+
+
 def parse_queue_counts(listing, queue):
     """(ready, unacknowledged) from `rabbitmqctl -s list_queues name messages_ready
     messages_unacknowledged`; (0, 0) for a queue that does not exist."""
@@ -144,7 +155,7 @@ FLUSH_DEFINITIONS = (
 
 class Broker:
     """What every kind of broker does the same way. A kind has node, port,
-    start, stop, crash, running, and ctl (rabbitmqctl's output)."""
+    start, stop, crash, running, and rabbitmqctl."""
 
     host = LOOPBACK
 
@@ -160,11 +171,11 @@ class Broker:
         return self.start()
 
     def queue_counts(self, queue):
-        listing = self.ctl("-s", "list_queues", "name", "messages_ready", "messages_unacknowledged")
+        listing = self.rabbitmqctl("-s", "list_queues", "name", "messages_ready", "messages_unacknowledged")
         return parse_queue_counts(listing, queue)
 
     def flush_definitions(self):
-        answer = self.ctl("eval", FLUSH_DEFINITIONS).strip()
+        answer = self.rabbitmqctl("eval", FLUSH_DEFINITIONS).strip()
         assert answer in ("ok", "khepri"), f"flushing queue definitions on {self.node}: {answer}"
 
 
@@ -214,7 +225,14 @@ class LocalNode(Broker):
         return subprocess.run(
             [RABBITMQ_BIN / "rabbitmqctl", "-n", self.node, *args],
             env=self.env(), capture_output=True, text=True, timeout=timeout, check=check,
-        ).stdout
+        )
+
+    def rabbitmqctl(self, *args):
+        """rabbitmqctl ARGS on this node, as its operator types it; its stdout."""
+        return self.ctl(*args).stdout
+
+    def import_definitions(self, path):
+        self.ctl("import_definitions", str(path))
 
     def launch(self):
         """Start the node's process, and return before it has booted."""
@@ -255,13 +273,21 @@ class LocalNode(Broker):
             self.ctl("stop", timeout=120, check=False)
             wait_until(lambda: not self.running(), 60, f"{self.node} to stop")
 
-    def stop_epmd(self):
-        """The epmd the node started; only once no node of ours uses it."""
-        subprocess.run(["epmd", "-kill"], env=self.env(), capture_output=True, timeout=30)
+    def end_epmd(self):
+        """End the epmd the node started. It refuses while a node is registered:
+        rabbitmqctl's own may still be leaving."""
+
+        def ended():
+            answer = subprocess.run(
+                ["epmd", "-port", str(self.epmd_port), "-kill"], capture_output=True, text=True, timeout=30
+            )
+            return answer.stdout.startswith("Killed") or "Cannot connect" in answer.stderr
+
+        wait_until(ended, 30, f"the epmd on port {self.epmd_port} to end")
 
     def remove(self):
         self.stop()  # the data and logs stay for a post-mortem; pytest prunes old temp dirs
-        self.stop_epmd()
+        self.end_epmd()
 
 
 def docker_engine_available():
@@ -294,7 +320,7 @@ class ContainerBroker(Broker):
     def stop(self):
         self.container.stop(timeout=60)
 
-    def ctl(self, *args):
+    def rabbitmqctl(self, *args):
         command = ["rabbitmqctl", *args]
         code, (out, err) = self.container.exec_run(command, demux=True)
         out, err = (out or b"").decode(), (err or b"").decode()
@@ -314,7 +340,9 @@ class DockerBroker(ContainerBroker):
 
         self.image = rabbitmq_image()
         self.port = free_port()
-        self.testcontainer = RabbitMqContainer(self.image)
+        self.testcontainer = RabbitMqContainer(self.image).with_volume_mapping(
+            str(REPOSITORY / "rabbitmq"), "/work-queues/rabbitmq", "ro"
+        )
         # Published on this machine only, as docker-compose.yml does.
         self.testcontainer.ports[str(AMQP_PORT)] = (LOOPBACK, self.port)
         self.container = None
@@ -332,6 +360,10 @@ class DockerBroker(ContainerBroker):
         self.host = self.testcontainer.get_container_host_ip()
         self.port = int(self.testcontainer.get_exposed_port(AMQP_PORT))
         return self
+
+    def import_definitions(self, path):
+        # The repository's rabbitmq/ folder is mounted in the container (see __init__).
+        self.rabbitmqctl("import_definitions", f"/work-queues/{Path(path).relative_to(REPOSITORY)}")
 
     def remove(self):
         self.testcontainer.stop()
@@ -417,7 +449,7 @@ class Cluster:
         return next(node for node in self.nodes if node.running())
 
     def running_nodes(self):
-        status = self.any_running().ctl("cluster_status", "--formatter", "json")
+        status = self.any_running().rabbitmqctl("cluster_status", "--formatter", "json")
         return set(json.loads(status)["running_nodes"])
 
     def wait_formed(self, timeout=120):
@@ -425,7 +457,7 @@ class Cluster:
         wait_until(lambda: self.running_nodes() == everyone, timeout, f"the cluster {sorted(everyone)}")
 
     def leader(self, queue):
-        listing = self.any_running().ctl("-s", "list_queues", "name", "leader")
+        listing = self.any_running().rabbitmqctl("-s", "list_queues", "name", "leader")
         for line in listing.splitlines():
             name, _, leader = line.partition("\t")
             if name == queue:
@@ -465,7 +497,7 @@ class LocalCluster(Cluster):
     def remove(self):
         for node in self.nodes:
             node.stop()
-        self.nodes[0].stop_epmd()
+        self.nodes[0].end_epmd()
 
 
 class ComposeCluster(Cluster):
@@ -490,3 +522,26 @@ class ComposeCluster(Cluster):
 
     def remove(self):
         self.project.down()
+
+
+class TlsNode(LocalNode):
+    """A LocalNode that also speaks amqps://, on a port of its own (`tls_url`),
+    with the given PEM files: its CA, its certificate and key. With
+    client_certificates=True it refuses any client that does not show a
+    certificate its CA signed (mutual TLS). `url` stays the plain AMQP
+    listener, which start() waits for; both open in the same boot step."""
+
+    def __init__(self, base_dir, name, cacertfile, certfile, keyfile, client_certificates=False):
+        self.tls_port = free_port()
+        config = (
+            f"listeners.ssl.default = 127.0.0.1:{self.tls_port}\n"
+            f"ssl_options.cacertfile = {cacertfile}\n"
+            f"ssl_options.certfile = {certfile}\n"
+            f"ssl_options.keyfile = {keyfile}\n"
+            f"ssl_options.verify = {'verify_peer' if client_certificates else 'verify_none'}\n"
+            f"ssl_options.fail_if_no_peer_cert = {'true' if client_certificates else 'false'}\n"
+        )
+        super().__init__(base_dir, name=name, extra_config=config)
+
+    def tls_url(self, host="localhost"):
+        return f"amqps://guest:guest@{host}:{self.tls_port}/%2F"

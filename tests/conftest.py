@@ -4,8 +4,8 @@ import uuid
 
 import pytest
 
-from brokers import NoBroker, accepts_amqp, own_broker
-from scripts import Worker
+from brokers import POLICIES, NoBroker, accepts_amqp, own_broker
+from scripts import SCRIPT_ENV, Worker
 
 
 @pytest.fixture(scope="session")
@@ -15,8 +15,11 @@ def session_broker(tmp_path_factory):
     except NoBroker as reason:
         pytest.exit(str(reason), returncode=3)
     broker.start()
-    yield broker
-    broker.remove()
+    try:
+        broker.import_definitions(POLICIES)
+        yield broker
+    finally:
+        broker.remove()
 
 
 @pytest.fixture
@@ -33,13 +36,14 @@ def queue():
 
 
 @pytest.fixture
-def start_worker(broker):
+def start_worker(request):
     """start_worker(queue, *options) -> a Worker on the suite's broker (or on
-    url=...) that has said it is waiting (unless ready=False)."""
+    url=..., with env=...) that has said it is waiting (unless ready=False).
+    With url=, the suite's broker is not started for it."""
     started = []
 
-    def start(queue, *options, url=None, ready=True):
-        worker = Worker(url or broker.url, queue, *options)
+    def start(queue, *options, url=None, ready=True, env=SCRIPT_ENV):
+        worker = Worker(url or request.getfixturevalue("broker").url, queue, *options, env=env)
         started.append(worker)
         if ready:
             worker.wait_ready()

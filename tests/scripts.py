@@ -48,13 +48,14 @@ def start_new_task(url, queue, *words):
 
 
 class Worker:
-    """./worker.py in a subprocess; its output lines, timestamped as they come."""
+    """./worker.py in a subprocess (or another program: argv); its output
+    lines, timestamped as they come."""
 
-    def __init__(self, url, queue, *options):
+    def __init__(self, url, queue, *options, argv=None, env=SCRIPT_ENV):
         self.process = subprocess.Popen(
-            command("worker.py", url, queue, *options),
+            argv or command("worker.py", url, queue, *options),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=SCRIPT_ENV, errors="backslashreplace",
+            env=env, errors="backslashreplace",
         )
         self.out = []  # (monotonic time, line) from stdout
         self.err = []  # the same from stderr
@@ -119,6 +120,15 @@ class Worker:
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait(10)
+
+
+TUTORIAL_CLIENT = ROOT / "tests" / "tutorial_client.py"
+
+
+def tutorial_client(role, url, queue, kind, *words):
+    """The tutorial's own scripts (tests/tutorial_client.py): role send or work,
+    kind quorum or classic."""
+    return [sys.executable, TUTORIAL_CLIENT, role, url, queue, kind, *words]
 
 
 def queue_drained(broker, queue, timeout=30):

@@ -1,11 +1,11 @@
-"""Outgrowing one broker: quorum queues, several broker URLs, poison tasks,
-and a three-node cluster that loses a node: private local nodes, or
+"""Outgrowing one broker: quorum queues, several broker URLs, and a
+three-node cluster that loses a node: private local nodes, or
 docker-compose.yml's cluster profile where the tests run on Docker."""
 
 import pytest
 
-from brokers import own_cluster, ready_count, wait_until
-from scripts import queue_drained, run_new_task
+from brokers import own_cluster, wait_until
+from scripts import run_new_task
 
 QUORUM = ("--queue-type", "quorum")
 
@@ -49,41 +49,3 @@ def test_cluster_loses_the_leader_of_its_queue_and_no_confirmed_task(cluster, qu
 
     leader.start()
     wait_until(lambda: leader.node in cluster.running_nodes(), 60, "the node to rejoin")
-
-
-def test_a_poison_task_is_parked_after_the_delivery_limit(broker, queue, start_worker):
-    options = (*QUORUM, "--delivery-limit", "2")
-    dead_letters = f"{queue}.dead"
-    run_new_task(broker.url, queue, *options, "Poison.....")
-
-    notes = []
-    while ready_count(broker.url, dead_letters) == 0:
-        assert len(notes) <= 3, f"still handed out after {len(notes)} deliveries"
-        worker = start_worker(queue, *options)
-        worker.wait_for(" [x] Received 'Poison.....'", prefix=True)
-        notes.append(worker.received()[0])
-        worker.kill()  # the task kills every worker that takes it
-        wait_until(
-            lambda: ready_count(broker.url, queue) + ready_count(broker.url, dead_letters) == 1,
-            10, "the task to come back or be parked",
-        )
-    assert notes == [
-        "'Poison.....'",
-        "'Poison.....' (redelivered, delivery 2)",
-        "'Poison.....' (redelivered, delivery 3)",
-    ]
-    assert ready_count(broker.url, queue) == 0
-
-
-def test_mixing_queue_types_on_one_name_is_explained(broker, queue, start_worker):
-    run_new_task(broker.url, queue, "A classic task")
-    refused = run_new_task(broker.url, queue, *QUORUM, "A quorum task", check=False)
-    assert refused.returncode == 1
-    (line,) = refused.stderr.splitlines()
-    # The broker names the first queue argument that differs (the queue type,
-    # the dead-letter settings ...); the line says how to match them.
-    assert f"queue {queue!r} already exists with another 'x-" in line
-    assert "--queue-type and --delivery-limit it has" in line
-    worker = start_worker(queue)  # the classic queue is untouched and works
-    worker.wait_for(" [x] Received 'A classic task'")
-    queue_drained(broker, queue)

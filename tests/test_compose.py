@@ -35,6 +35,7 @@ def test_up_turns_healthy_and_the_tutorial_session_runs(compose, queue, start_wo
     run_new_task(broker.url, f"{queue}-first", "Healthy means ready")  # at once, no retry
     bindings = compose.container("rabbitmq").attrs["HostConfig"]["PortBindings"]
     assert {b["HostIp"] for ports in bindings.values() for b in ports} == {LOOPBACK}  # the default
+    assert "work-queues-poison-tasks" in broker.rabbitmqctl("-s", "list_policies")  # loaded at start
 
     tutorial_session(broker, queue, start_worker)
 

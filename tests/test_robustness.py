@@ -5,6 +5,7 @@ import random
 import signal
 import socket
 import subprocess
+import threading
 import time
 
 import pika
@@ -53,7 +54,7 @@ def test_worker_survives_a_broker_crash_and_its_task_in_flight_is_redelivered(
     worker.wait_for(" [x] Received 'In flight...'")
     broker.crash()
     # The work finishes while the broker is down: its ack must not be sent.
-    worker.wait_for("worker.py: the connection was lost before the ack", stream="err", prefix=True)
+    worker.wait_for("worker.py: the task's channel closed before its ack", stream="err", prefix=True)
     worker.wait_for("worker.py: cannot reach the broker at", stream="err", prefix=True)
     broker.start()
 
@@ -93,6 +94,55 @@ def test_worker_started_while_the_broker_is_down_waits_for_it(broker, queue, sta
     run_new_task(broker.url, queue, "Finally")
     worker.wait_for(" [x] Done")
     queue_drained(broker, queue)
+
+
+class PortForwarder:
+    """What Docker's port forwarder does for a broker container: while the
+    container is down it still accepts connections and closes them at once,
+    so a client's AMQP handshake is cut short; while it is up, it forwards."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.up = False
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            client, _ = self.listener.accept()
+            if not self.up:
+                client.close()
+                continue
+            broker = socket.create_connection(("127.0.0.1", self.target_port))
+            for source, sink in ((client, broker), (broker, client)):
+                threading.Thread(target=self._pipe, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink):
+        with source, sink:
+            try:
+                while data := source.recv(65536):
+                    sink.sendall(data)
+            except OSError:
+                pass  # the other direction closed both sockets
+
+
+def test_worker_retries_a_handshake_cut_short_as_by_a_container_restarting(broker, queue, start_worker):
+    forwarder = PortForwarder(broker.port)
+    url = broker.url.replace(f":{broker.port}/", f":{forwarder.port}/")
+    worker = start_worker(queue, url=url, ready=False)
+    closed = worker.wait_for(
+        f"worker.py: the connection to {pika.URLParameters(url).host}:{forwarder.port} closed during the AMQP handshake "
+        "(is the broker starting, and is this its AMQP port?); retrying in",
+        count=2, stream="err", prefix=True,
+    )
+    assert worker.process.poll() is None  # waiting, not given up
+    forwarder.up = True  # the container is back
+    worker.wait_ready(timeout=30)
+    run_new_task(broker.url, queue, "Through the forwarder")
+    worker.wait_for(" [x] Done")
+    assert len(closed) >= 2
 
 
 @pytest.mark.parametrize(
@@ -176,11 +226,13 @@ def test_a_queue_declared_with_other_settings_is_explained(broker, queue):
         sent = run_new_task(broker.url, queue, "x", check=False)
         worker = Worker(broker.url, queue)
         assert worker.wait_exit(timeout=10) == 1
-        for stderr in (sent.stderr.splitlines(), worker.errors):
-            assert len(stderr) == 1, stderr
-            assert f"queue {queue!r} already exists" in stderr[0]
-            assert "'durable'" in stderr[0] and "another --queue" in stderr[0]
-            assert f"rabbitmqctl delete_queue {queue}" in stderr[0]
+        explained = (
+            f"error: queue {queue!r} exists but is not durable, so its tasks would not survive "
+            f"a broker restart; use another --queue, or delete it with its tasks: "
+            f"rabbitmqctl delete_queue {queue}"
+        )
+        assert sent.stderr.splitlines() == [f"new_task.py: {explained}"]
+        assert worker.errors == [f"worker.py: {explained}"]
         assert sent.returncode == 1
         assert broker.queue_counts(queue) == (0, 0)  # nothing went into the wrong queue
     finally:
@@ -194,7 +246,9 @@ def test_a_queue_declared_with_other_settings_is_explained(broker, queue):
         ("new_task.py", ["--url", "http://localhost/"], "is not an amqp:// or amqps:// URL"),
         ("new_task.py", ["--url", "amqp://localhost:notaport/"], "Port could not be cast"),
         ("new_task.py", ["--url", "amqp://localhost/?heartbeat=soon"], "Invalid heartbeat"),
-        ("worker.py", ["--prefetch", "-1"], "invalid non-negative integer value"),
+        ("worker.py", ["--prefetch", "-1"], "argument --prefetch: -1 is not between 0 and 65535"),
+        ("worker.py", ["--prefetch", "65536"], "argument --prefetch: 65536 is not between 0 and 65535"),
+        ("worker.py", ["--prefetch", "one"], "argument --prefetch: 'one' is not an integer"),
         ("worker.py", ["--no-such-option"], "unrecognized arguments"),
     ],
 )
@@ -212,7 +266,8 @@ def test_malformed_options_are_usage_errors(script, arguments, complaint):
 
 def test_a_task_that_is_not_utf8_is_shown_as_bytes_and_done(broker, queue, start_worker):
     worker = start_worker(queue)
-    run_new_task(broker.url, queue, b"caf\xe9 \xff..")  # Latin-1, as an old shell might send
+    sent = run_new_task(broker.url, queue, b"caf\xe9 \xff..")  # Latin-1, as an old shell might send
+    assert sent.stdout == " [x] Sent b'caf\\xe9 \\xff..'\n"  # shown as the worker shows it
     received = worker.wait_for(" [x] Received b'caf\\xe9 \\xff..'")[0]
     done = worker.wait_for(" [x] Done")[0]
     assert 1.9 <= done - received <= 2.5  # the dots still count
