@@ -20,6 +20,7 @@ queue_counts, flush_definitions, remove.
 import functools
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -85,13 +86,19 @@ def own_cluster(base_dir):
 
 
 def free_port():
-    """A port nobody listens on, outside the range rabbitmqctl uses for itself."""
+    """A port free now, below the range from which the kernel gives ports to
+    outgoing connections and to bind(0) (from 32768 by default; rabbitmqctl's
+    35672-35682 are above too): while a broker of ours is down, no client's
+    connection and no other test run can take its port, which the broker
+    then could not listen on again (seen here as eaddrinuse)."""
     while True:
+        port = random.randrange(10000, 32768)
         with socket.socket() as s:
-            s.bind((LOOPBACK, 0))
-            port = s.getsockname()[1]
-        if not 35672 <= port <= 35682:
-            return port
+            try:
+                s.bind((LOOPBACK, port))
+            except OSError:
+                continue
+        return port
 
 
 def wait_until(condition, timeout, what):
