@@ -165,7 +165,10 @@ def test_no_ack_with_prefetch_is_refused_as_meaningless():
 @pytest.fixture
 def short_consumer_timeout(broker):
     """consumer_timeout of 1 s, checked every 0.5 s, for the channels opened
-    from now on; the broker's defaults again afterwards."""
+    from now on; the broker's own settings again afterwards. (Unsetting
+    channel_tick_interval instead breaks every channel opened later.)"""
+    keys = "[consumer_timeout, channel_tick_interval]"
+    saved = broker.rabbitmqctl("eval", f"[application:get_env(rabbit, K) || K <- {keys}].").strip()
     broker.rabbitmqctl(
         "eval",
         "application:set_env(rabbit, consumer_timeout, 1000), "
@@ -174,8 +177,7 @@ def short_consumer_timeout(broker):
     yield
     broker.rabbitmqctl(
         "eval",
-        "application:set_env(rabbit, consumer_timeout, 1800000), "
-        "application:unset_env(rabbit, channel_tick_interval).",
+        f"[application:set_env(rabbit, K, V) || {{K, {{ok, V}}}} <- lists:zip({keys}, {saved})].",
     )
 
 
