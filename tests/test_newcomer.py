@@ -186,9 +186,11 @@ def test_a_task_that_outlasts_consumer_timeout_costs_no_extra_connection(
 ):
     """RabbitMQ 3.x closes the channel of a consumer that keeps a task past
     consumer_timeout; 4.x cancels the consumer. Either way the worker says so,
-    reconnects, and still holds one connection."""
-    worker = start_worker(queue)
-    run_new_task(broker.url, queue, "Too slow.....")
+    reconnects, and still holds one connection. A quorum queue: RabbitMQ 4.3
+    enforces consumer_timeout on quorum queues only."""
+    quorum = ("--queue-type", "quorum")
+    worker = start_worker(queue, *quorum)
+    run_new_task(broker.url, queue, *quorum, "Too slow.....")
     worker.wait_for(" [x] Received 'Too slow.....'")
     worker.wait_ready(count=2, timeout=20)
     assert connections_of(broker, worker) == 1
