@@ -309,7 +309,9 @@ def explain_inequivalent(setting, queue, detail):
     if setting == "durable":
         return f"queue {queue!r} exists but is not durable, so its tasks would not survive a broker restart; {delete}"
     if setting == "x-queue-type":
-        current = re.search(r"current is (?:the value '([^']*)'|none)", detail)
+        # 3.x: "current is the value 'quorum' of type 'longstr'" or "current is none";
+        # 4.x: "current is 'quorum'".
+        current = re.search(r"current is (?:the value )?'([^']*)'", detail)
         kind = (current and current[1]) or "classic"
         option = "--queue-type quorum" if kind == "quorum" else "--queue-type classic (the default)"
         if kind in ("classic", "quorum"):
