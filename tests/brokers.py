@@ -447,6 +447,17 @@ class Cluster:
     """Nodes in one cluster, started together: RabbitMQ 4.x's peer discovery
     makes a node that boots alone wait about 100 s for its peers."""
 
+    def start(self):
+        """Bring up the nodes (bring_up, of each kind), wait until they form
+        one cluster; on a failure, remove what came up."""
+        try:
+            self.bring_up()
+            self.wait_formed()
+        except BaseException:
+            self.remove()
+            raise
+        return self
+
     def urls(self, first=0):
         """All the nodes' URLs, comma-separated, starting at node `first`."""
         ordered = self.nodes[first:] + self.nodes[:first]
@@ -489,17 +500,11 @@ class LocalCluster(Cluster):
             for name in names
         ]
 
-    def start(self):
-        try:
-            for node in self.nodes:
-                node.launch()
-            for node in self.nodes:
-                node.wait_booted()
-            self.wait_formed()
-        except BaseException:
-            self.remove()
-            raise
-        return self
+    def bring_up(self):
+        for node in self.nodes:
+            node.launch()
+        for node in self.nodes:
+            node.wait_booted()
 
     def remove(self):
         for node in self.nodes:
@@ -516,16 +521,10 @@ class ComposeCluster(Cluster):
         self.project = ComposeProject("--profile", "cluster")
         self.nodes = []
 
-    def start(self):
-        try:
-            self.project.run("up", "-d", *self.SERVICES)
-            self.project.wait_healthy(*self.SERVICES)
-            self.nodes = [self.project.node(s, f"{s.upper()}_PORT") for s in self.SERVICES]
-            self.wait_formed()
-        except BaseException:
-            self.remove()
-            raise
-        return self
+    def bring_up(self):
+        self.project.run("up", "-d", *self.SERVICES)
+        self.project.wait_healthy(*self.SERVICES)
+        self.nodes = [self.project.node(s, f"{s.upper()}_PORT") for s in self.SERVICES]
 
     def remove(self):
         self.project.down()
