@@ -40,15 +40,20 @@ def start_worker(request):
     """start_worker(queue, *options) -> a Worker on the suite's broker (or on
     url=..., with env=...) that has said it is waiting (unless ready=False).
     With url=, the suite's broker is not started for it."""
-    started = []
 
     def start(queue, *options, url=None, ready=True, env=SCRIPT_ENV):
         worker = Worker(url or request.getfixturevalue("broker").url, queue, *options, env=env)
-        started.append(worker)
         if ready:
             worker.wait_ready()
         return worker
 
-    yield start
-    for worker in started:
-        worker.stop()
+    return start
+
+
+@pytest.fixture(autouse=True)
+def no_worker_outlives_its_test():
+    """Every worker a test started is stopped after it, passed or failed: one
+    that was to exit and did not must not go on retrying in the background."""
+    yield
+    while Worker.started:
+        Worker.started.pop().stop()

@@ -51,12 +51,15 @@ class Worker:
     """./worker.py in a subprocess (or another program: argv); its output
     lines, timestamped as they come."""
 
+    started = []  # every Worker; the suite stops them after each test (conftest.py)
+
     def __init__(self, url, queue, *options, argv=None, env=SCRIPT_ENV):
         self.process = subprocess.Popen(
             argv or command("worker.py", url, queue, *options),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             env=env, errors="backslashreplace",
         )
+        Worker.started.append(self)
         self.out = []  # (monotonic time, line) from stdout
         self.err = []  # the same from stderr
         self._changed = threading.Condition()

@@ -9,7 +9,7 @@ import pika
 import pytest
 
 from brokers import connection_names, wait_until
-from scripts import ROOT, SCRIPT_ENV, WAITING, Worker, command, run_new_task
+from scripts import ROOT, SCRIPT_ENV, WAITING, command, run_new_task
 
 
 def no_traceback(text):
@@ -50,18 +50,15 @@ def test_tasks_the_output_cannot_encode_are_shown_escaped(broker, queue, start_w
     sent = run_new_task(broker.url, queue, "héllo.", env=env)
     assert sent.stdout == " [x] Sent 'h\\xe9llo.'\n"
     assert sent.stderr == ""
-    worker = Worker(broker.url, queue, env=env)
-    try:
-        worker.wait_for(" [x] Received 'h\\xe9llo.'")
-        worker.wait_for(" [x] Done")
-        run_new_task(broker.url, queue, "naïve", env=env)  # no dots: done in pika's callback
-        worker.wait_for(" [x] Received 'na\\xefve'")
-        worker.wait_for(" [x] Done", count=2)
-        assert worker.process.poll() is None
-        assert worker.errors == []
-        wait_until(lambda: broker.queue_counts(queue) == (0, 0), 10, "both tasks acked")
-    finally:
-        worker.stop()
+    worker = start_worker(queue, env=env, ready=False)
+    worker.wait_for(" [x] Received 'h\\xe9llo.'")
+    worker.wait_for(" [x] Done")
+    run_new_task(broker.url, queue, "naïve", env=env)  # no dots: done in pika's callback
+    worker.wait_for(" [x] Received 'na\\xefve'")
+    worker.wait_for(" [x] Done", count=2)
+    assert worker.process.poll() is None
+    assert worker.errors == []
+    wait_until(lambda: broker.queue_counts(queue) == (0, 0), 10, "both tasks acked")
 
 
 def test_a_worker_keeps_one_connection_across_reconnects(broker, queue, start_worker):

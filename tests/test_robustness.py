@@ -132,7 +132,7 @@ def test_worker_retries_a_handshake_cut_short_as_by_a_container_restarting(broke
     forwarder = PortForwarder(broker.port)
     url = broker.url.replace(f":{broker.port}/", f":{forwarder.port}/")
     worker = start_worker(queue, url=url, ready=False)
-    closed = worker.wait_for(
+    worker.wait_for(
         f"worker.py: the connection to {pika.URLParameters(url).host}:{forwarder.port} closed during the AMQP handshake "
         "(is the broker starting, and is this its AMQP port?); retrying in",
         count=2, stream="err", prefix=True,
@@ -142,7 +142,6 @@ def test_worker_retries_a_handshake_cut_short_as_by_a_container_restarting(broke
     worker.wait_ready(timeout=30)
     run_new_task(broker.url, queue, "Through the forwarder")
     worker.wait_for(" [x] Done")
-    assert len(closed) >= 2
 
 
 @pytest.mark.parametrize(

@@ -43,14 +43,11 @@ def test_our_worker_takes_tasks_from_their_new_task(broker, queue, start_worker,
 
 def test_their_worker_takes_tasks_from_our_new_task(broker, queue, kind):
     theirs = their_worker(broker.url, queue, kind)  # their declaration creates the queue
-    try:
-        run_new_task(broker.url, queue, *KINDS[kind], "Ours first.")
-        run_new_task(broker.url, queue, *KINDS[kind], "Ours second")
-        theirs.wait_for(" [x] Done", count=2)
-        assert theirs.received() == ["'Ours first.'", "'Ours second'"]
-        queue_drained(broker, queue)
-    finally:
-        theirs.stop()
+    run_new_task(broker.url, queue, *KINDS[kind], "Ours first.")
+    run_new_task(broker.url, queue, *KINDS[kind], "Ours second")
+    theirs.wait_for(" [x] Done", count=2)
+    assert theirs.received() == ["'Ours first.'", "'Ours second'"]
+    queue_drained(broker, queue)
 
 
 def test_a_queue_our_scripts_created_serves_theirs(broker, queue, start_worker, kind):
@@ -59,13 +56,10 @@ def test_a_queue_our_scripts_created_serves_theirs(broker, queue, start_worker, 
     run_new_task(broker.url, queue, *KINDS[kind], "From ours.")
     their_new_task(broker.url, queue, kind, "From theirs")
     theirs = their_worker(broker.url, queue, kind)
-    try:
-        theirs.wait_for(" [x] Done", count=2)
-        assert sorted(theirs.received()) == ["'From ours.'", "'From theirs'"]
-        assert theirs.errors == []
-        queue_drained(broker, queue)
-    finally:
-        theirs.stop()
+    theirs.wait_for(" [x] Done", count=2)
+    assert sorted(theirs.received()) == ["'From ours.'", "'From theirs'"]
+    assert theirs.errors == []
+    queue_drained(broker, queue)
 
 
 def test_a_poison_task_is_parked_after_the_policy_delivery_limit(broker, queue, start_worker):
