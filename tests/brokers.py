@@ -11,6 +11,8 @@ else local.
   own broker (5672) and epmd (4369) are never touched.
 - LocalCluster, ComposeCluster: three nodes in one cluster, of private local
   nodes, or docker-compose.yml's cluster profile (ComposeNode).
+- TlsNode, TlsContainer: a LocalNode or a DockerBroker that also speaks
+  amqps:// on a port of its own (own_tls_broker).
 
 Every broker, and every node of a cluster, offers the same few verbs: host,
 port, url, start, crash (SIGKILL), stop, restart (clean), running,
@@ -22,6 +24,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -530,24 +533,66 @@ class ComposeCluster(Cluster):
         self.project.down()
 
 
-class TlsNode(LocalNode):
-    """A LocalNode that also speaks amqps://, on a port of its own (`tls_url`),
-    with the given PEM files: its CA, its certificate and key. With
-    client_certificates=True it refuses any client that does not show a
-    certificate its CA signed (mutual TLS). `url` stays the plain AMQP
-    listener, which start() waits for; both open in the same boot step."""
+def own_tls_broker(base_dir, name, cacertfile, certfile, keyfile, client_certificates=False):
+    """A broker of the kind TEST_BROKER asks that also speaks amqps://, on a
+    port of its own (`tls_port`, `tls_url`), with the given PEM files: its CA,
+    its certificate and key. With client_certificates=True it refuses any
+    client that does not show a certificate its CA signed (mutual TLS). `url`
+    stays the plain AMQP listener. Not started."""
+    kind = TlsContainer if broker_kind() == "docker" else TlsNode
+    return kind(base_dir, name, cacertfile, certfile, keyfile, client_certificates)
 
-    def __init__(self, base_dir, name, cacertfile, certfile, keyfile, client_certificates=False):
-        self.tls_port = free_port()
-        config = (
-            f"listeners.ssl.default = 127.0.0.1:{self.tls_port}\n"
-            f"ssl_options.cacertfile = {cacertfile}\n"
-            f"ssl_options.certfile = {certfile}\n"
-            f"ssl_options.keyfile = {keyfile}\n"
-            f"ssl_options.verify = {'verify_peer' if client_certificates else 'verify_none'}\n"
-            f"ssl_options.fail_if_no_peer_cert = {'true' if client_certificates else 'false'}\n"
-        )
-        super().__init__(base_dir, name=name, extra_config=config)
 
+def tls_config(listener, cacertfile, certfile, keyfile, client_certificates):
+    """rabbitmq.conf's lines for a TLS listener (an own_tls_broker)."""
+    return (
+        f"listeners.ssl.default = {listener}\n"
+        f"ssl_options.cacertfile = {cacertfile}\n"
+        f"ssl_options.certfile = {certfile}\n"
+        f"ssl_options.keyfile = {keyfile}\n"
+        f"ssl_options.verify = {'verify_peer' if client_certificates else 'verify_none'}\n"
+        f"ssl_options.fail_if_no_peer_cert = {'true' if client_certificates else 'false'}\n"
+    )
+
+
+class SpeaksTls:
     def tls_url(self, host="localhost"):
         return f"amqps://guest:guest@{host}:{self.tls_port}/%2F"
+
+
+class TlsNode(SpeaksTls, LocalNode):
+    """own_tls_broker's local node. Both listeners open in the same boot step,
+    so start() waits for the plain one only."""
+
+    def __init__(self, base_dir, name, cacertfile, certfile, keyfile, client_certificates):
+        self.tls_port = free_port()
+        config = tls_config(f"{LOOPBACK}:{self.tls_port}", cacertfile, certfile, keyfile, client_certificates)
+        super().__init__(base_dir, name=name, extra_config=config)
+
+
+class TlsContainer(SpeaksTls, DockerBroker):
+    """own_tls_broker's container: TLS on 5671, published on tls_port. The PEM
+    files go in by a folder of their own that the container's rabbitmq user
+    may read (pytest's temporary folders are root's alone)."""
+
+    TLS_PORT = 5671
+    TLS_DIR = "/etc/rabbitmq/tls"
+
+    def __init__(self, base_dir, name, cacertfile, certfile, keyfile, client_certificates):
+        super().__init__()
+        folder = Path(base_dir) / "tls"
+        folder.mkdir(mode=0o755)
+        for source, target in ((cacertfile, "ca.pem"), (certfile, "cert.pem"), (keyfile, "key.pem")):
+            shutil.copyfile(source, folder / target)
+            (folder / target).chmod(0o644)
+        config = folder / "tls.conf"
+        config.write_text(
+            tls_config(
+                self.TLS_PORT, f"{self.TLS_DIR}/ca.pem", f"{self.TLS_DIR}/cert.pem", f"{self.TLS_DIR}/key.pem",
+                client_certificates,
+            )
+        )
+        self.testcontainer.with_volume_mapping(str(folder), self.TLS_DIR, "ro")
+        self.testcontainer.with_volume_mapping(str(config), "/etc/rabbitmq/conf.d/40-tls.conf", "ro")
+        self.tls_port = free_port()
+        self.testcontainer.ports[str(self.TLS_PORT)] = (LOOPBACK, self.tls_port)

@@ -1,5 +1,6 @@
-"""amqps://, as a hosted broker offers it: private nodes with a TLS listener
-and certificates made here (trustme), the CA given the standard way Python
+"""amqps://, as a hosted broker offers it: brokers of the kind TEST_BROKER
+asks (a private node, or a container) with a TLS listener and certificates
+made here (trustme), the CA given the standard way Python
 reads it, SSL_CERT_FILE; and what each mistake with TLS says."""
 
 import os
@@ -8,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 import trustme
 
-from brokers import TlsNode
+from brokers import own_tls_broker
 from scripts import SCRIPT_ENV, TUTORIAL_TASKS, Worker, queue_drained, run_new_task, wait_for_done
 
 
@@ -35,7 +36,7 @@ def pki(tmp_path_factory):
 
 
 def started_node(tmp_path_factory, pki, name, client_certificates):
-    node = TlsNode(
+    node = own_tls_broker(
         tmp_path_factory.mktemp(name), f"{name}-{os.getpid()}",
         pki.ca, pki.server_cert, pki.server_key, client_certificates=client_certificates,
     )
