@@ -27,6 +27,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -60,22 +61,31 @@ def rabbitmq_image():
     return os.environ.get("RABBITMQ_IMAGE") or OFFICIAL_IMAGE
 
 
+def asked_broker_kind():
+    return os.environ.get("TEST_BROKER") or "auto"
+
+
 @functools.cache
 def broker_kind():
     """'docker' or 'local', as TEST_BROKER asks."""
-    asked = os.environ.get("TEST_BROKER") or "auto"
+    asked = asked_broker_kind()
     if asked not in ("auto", "docker", "local"):
         raise NoBroker(f"TEST_BROKER={asked!r}: use auto, docker or local")
-    if asked != "local" and docker_engine_available():
+    if asked != "local" and not why_not_docker():
         return "docker"
     if asked == "docker":
-        raise NoBroker("TEST_BROKER=docker, but no Docker engine answers: start one, or use TEST_BROKER=local.")
+        raise NoBroker(f"TEST_BROKER=docker, but {why_not_docker()}.")
     if LocalNode.installed():
         return "local"
     raise NoBroker(
         "No RabbitMQ for the tests: start a Docker engine, or install rabbitmq-server "
         "(apt-get install rabbitmq-server)."
     )
+
+
+def why_local():
+    """Why the tests run on local nodes (when broker_kind() says they do)."""
+    return "TEST_BROKER=local" if asked_broker_kind() == "local" else why_not_docker()
 
 
 def own_broker(base_dir):
@@ -300,13 +310,31 @@ class LocalNode(Broker):
         self.end_epmd()
 
 
-def docker_engine_available():
+@functools.cache
+def why_not_docker():
+    """Why the tests cannot run on Docker here, or None: an engine answers, and
+    it has the image RABBITMQ_IMAGE or pulls it now (once, for every test)."""
     try:
         from testcontainers.core.docker_client import DockerClient
 
-        return DockerClient().client.ping()
+        client = DockerClient().client
+        client.ping()
     except Exception:  # no docker package, no socket, no engine: all mean no
-        return False
+        return "no Docker engine answers: start one, or use TEST_BROKER=local"
+    import docker
+
+    image = rabbitmq_image()
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        try:
+            client.images.pull(image)
+        except docker.errors.APIError as exc:
+            return (
+                f"the image {image} is not here and cannot be pulled ({exc.explanation}): set RABBITMQ_IMAGE "
+                "to one that is (.ci/rabbitmq-image builds one without a registry), or use TEST_BROKER=local"
+            )
+    return None
 
 
 class ContainerBroker(Broker):
@@ -559,10 +587,30 @@ class SpeaksTls:
     def tls_url(self, host="localhost"):
         return f"amqps://guest:guest@{host}:{self.tls_port}/%2F"
 
+    def start(self):
+        """Started once the TLS listener answers too: on RabbitMQ 4.3 it may
+        open a moment after the plain one (and Docker's port forwarder
+        accepts connections before either)."""
+        super().start()
+        wait_until(self.accepts_tls, 30, f"{self.node} to accept TLS")
+        return self
+
+    def accepts_tls(self):
+        """A TLS handshake completes on tls_port (whatever the certificate: the
+        tests check that)."""
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        try:
+            with socket.create_connection((LOOPBACK, self.tls_port), timeout=5) as raw:
+                with context.wrap_socket(raw):
+                    return True
+        except OSError:  # refused, reset, or cut short (ssl.SSLError is one too)
+            return False
+
 
 class TlsNode(SpeaksTls, LocalNode):
-    """own_tls_broker's local node. Both listeners open in the same boot step,
-    so start() waits for the plain one only."""
+    """own_tls_broker's local node."""
 
     def __init__(self, base_dir, name, cacertfile, certfile, keyfile, client_certificates):
         self.tls_port = free_port()

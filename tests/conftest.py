@@ -4,16 +4,28 @@ import uuid
 
 import pytest
 
-from brokers import POLICIES, NoBroker, accepts_amqp, own_broker
+from brokers import POLICIES, NoBroker, accepts_amqp, broker_kind, own_broker, rabbitmq_image, why_local
 from scripts import SCRIPT_ENV, Worker
+
+
+def pytest_sessionstart(session):
+    """No broker of the kind asked for: one line, before any test runs."""
+    try:
+        broker_kind()
+    except NoBroker as reason:
+        pytest.exit(str(reason), returncode=3)
+
+
+def pytest_report_header(config):
+    """Which brokers the tests run on, and why, above the results."""
+    if broker_kind() == "docker":
+        return f"brokers: Docker, image {rabbitmq_image()}"
+    return f"brokers: private nodes of the local rabbitmq-server, not Docker: {why_local()}"
 
 
 @pytest.fixture(scope="session")
 def session_broker(tmp_path_factory):
-    try:
-        broker = own_broker(tmp_path_factory.mktemp("rabbitmq"))
-    except NoBroker as reason:
-        pytest.exit(str(reason), returncode=3)
+    broker = own_broker(tmp_path_factory.mktemp("rabbitmq"))
     broker.start()
     try:
         broker.import_definitions(POLICIES)

@@ -3,19 +3,16 @@ broker turns healthy, the tutorial runs on it, it keeps tasks across a
 restart and a new container. Its cluster profile is the cluster that
 test_cluster.py's failover test runs on Docker."""
 
-import os
-
 import pytest
 
-from brokers import LOOPBACK, ComposeProject, broker_kind
+from brokers import LOOPBACK, ComposeProject, broker_kind, why_local
 from scripts import WAITING, queue_drained, run_new_task, tutorial_session
 
 
 @pytest.fixture(autouse=True, scope="module")
 def needs_docker():
     if broker_kind() != "docker":
-        chosen = os.environ.get("TEST_BROKER") or "auto"
-        pytest.skip(f"needs a Docker engine, and TEST_BROKER={chosen} chose a local node")
+        pytest.skip(f"needs Docker: {why_local()}")
 
 
 @pytest.fixture
