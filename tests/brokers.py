@@ -592,7 +592,11 @@ class SpeaksTls:
         open a moment after the plain one (and Docker's port forwarder
         accepts connections before either)."""
         super().start()
-        wait_until(self.accepts_tls, 30, f"{self.node} to accept TLS")
+        try:
+            wait_until(self.accepts_tls, 30, f"{self.node} to accept TLS")
+        except BaseException:
+            self.remove()  # a broker that fails to start is not left running
+            raise
         return self
 
     def accepts_tls(self):
