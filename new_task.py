@@ -8,13 +8,13 @@ Each '.' in a task is one second of work for the worker that takes it.
 
 import collections
 import os
+import signal
 import sys
 import threading
 
 import workqueue  # first: it says what to do if pika is not installed
 
 import pika
-from pika.adapters.select_connection import IOLoop
 
 
 def main():
@@ -24,7 +24,7 @@ def main():
         help="the task, one second of work per '.' (default: Hello World!); "
         "a single '-' reads tasks from standard input, one a line",
     )
-    args = parser.parse_args()
+    args = workqueue.parse_arguments(parser)
     parameters = workqueue.connection_parameters(parser, args)
     workqueue.line_by_line_output()
     from_input = args.words == ["-"]
@@ -36,15 +36,14 @@ def main():
         tasks = [(1, message.encode("utf-8", "surrogateescape"))]
 
     publisher = Publisher(parameters, args, tasks, from_input)
+    publisher.catch(signal.SIGINT)
     try:
         publisher.run()
-    except KeyboardInterrupt:
-        publisher.fail("interrupted", code=130)
     except workqueue.OutputLost as exc:
         workqueue.drop_output()
-        publisher.fail(f"standard output is gone ({exc})")
+        publisher.problem, publisher.code = f"standard output is gone ({exc})", 1
     if publisher.problem:
-        publisher.fail(publisher.problem)
+        publisher.fail()
 
 
 def lines_of(fd):
@@ -52,7 +51,7 @@ def lines_of(fd):
     It reads the file descriptor itself: a thread blocked reading sys.stdin
     holds its lock, and Python aborts if it exits meanwhile."""
     if os.isatty(fd):
-        workqueue.complain("reading tasks, one a line; end with Ctrl+D")
+        workqueue.complain(f"reading tasks, one a line; end with {workqueue.END_OF_INPUT}")
     buffer = bytearray()
     number = 0
     while chunk := os.read(fd, 1 << 16):
@@ -69,7 +68,7 @@ def lines_of(fd):
         yield number + 1, bytes(buffer.rstrip(b"\r"))
 
 
-class Publisher:
+class Publisher(workqueue.Client):
     """Sends the tasks over one connection as they come (as a user types them,
     say), with publisher confirms: the broker confirms each task once it has
     it, on disk for a durable queue. ' [x] Sent' follows the confirm, in the
@@ -77,20 +76,16 @@ class Publisher:
 
     Confirms are pipelined: up to WINDOW tasks are on their way at once, rather
     than one round trip a task, which is all pika's BlockingConnection can do.
-    So this uses pika's asynchronous SelectConnection: the methods below run
-    on its I/O loop, in the order they are written; a thread reads the tasks.
+    So this runs on pika's asynchronous SelectConnection (workqueue.Client
+    connects and declares); a thread reads the tasks.
     """
 
     WINDOW = 1000
 
     def __init__(self, parameters, args, tasks, from_input):
-        self.parameters = parameters
-        self.args = args
+        super().__init__(parameters, args)
         self.tasks = tasks  # (line number, task) pairs
         self.from_input = from_input  # else one task, from the command line
-        self.arguments = workqueue.queue_arguments(args)
-        self.declarations = []  # what is left to declare for the dead letters
-        self.ioloop = IOLoop()
         self.space = threading.Semaphore(self.WINDOW)
         self.unconfirmed = collections.deque()  # (delivery tag, line, task), in order
         self.confirmed = set()  # tags confirmed one by one, ahead of older tags
@@ -101,53 +96,18 @@ class Publisher:
         self.next_line = 1
         self.all_read = False
         self.problem = None  # why it stopped before the end, in one line
-        self.connection = self.channel = None
+        self.code = 0  # the exit code that goes with it
 
-    def run(self):
-        pika.SelectConnection.create_connection(
-            self.parameters, self.on_connected, custom_ioloop=self.ioloop
-        )
-        self.ioloop.start()
+    # After the declarations (workqueue.Client): confirms on.
+    def steps(self, channel):
+        channel.add_on_return_callback(self.on_returned)
+        return [("answer confirm.select", lambda done: channel.confirm_delivery(self.on_confirm, callback=done))]
 
-    # Connect.
-    def on_connected(self, connection):
-        if isinstance(connection, BaseException):
-            self.stop(workqueue.describe(workqueue.connection_error(connection), self.parameters))
-            return
-        self.connection = connection
-        connection.add_on_close_callback(self.on_connection_closed)
-        self.open_channel()
-
-    def open_channel(self):
-        self.connection.channel(on_open_callback=self.declare_queue)
-
-    # Declare the queue, as workqueue.declare_queue does.
-    def declare_queue(self, channel):
-        self.channel = channel
-        channel.add_on_close_callback(self.on_channel_closed)
-        channel.queue_declare(
-            self.args.queue, durable=True, arguments=self.arguments, callback=self.on_declared
-        )
-
-    def on_declared(self, _frame):
-        workqueue.say_adopted(self.arguments, self.args)
-        if workqueue.needs_dead_letter_queue(self.arguments, self.args):
-            self.declarations = workqueue.dead_letter_declarations(
-                self.channel, self.args.queue, callback=self.declare_next
-            )
-        self.declare_next()
-
-    def declare_next(self, _frame=None):
-        if self.declarations:
-            self.declarations.pop(0)()
-        else:
-            self.channel.add_on_return_callback(self.on_returned)
-            self.channel.confirm_delivery(self.on_confirm, callback=self.start_reading)
-
-    # Publish each task as the reader thread hands it over.
-    def start_reading(self, _frame):
+    def ready(self):
+        self.connection.add_on_connection_blocked_callback(self.on_blocked)
         threading.Thread(target=self.read, name="reader", daemon=True).start()
 
+    # Publish each task as the reader thread hands it over.
     def read(self):
         """On the reader thread: hand the tasks to the I/O loop, WINDOW at most
         unconfirmed. A task is read only when there is room for it."""
@@ -161,8 +121,8 @@ class Publisher:
             self.ioloop.add_callback_threadsafe(lambda: self.stop(problem))
 
     def publish(self, line, task):
-        if self.refused or self.problem is not None:
-            return  # no more tasks after one the broker did not take
+        if self.refused or self.problem is not None or self.channel is None:
+            return  # no more tasks after one the broker did not take, or the connection's end
         self.channel.basic_publish(
             exchange="",
             routing_key=self.args.queue,
@@ -172,6 +132,13 @@ class Publisher:
         )
         self.published += 1  # the channel's delivery tags count 1, 2, 3 ...
         self.unconfirmed.append((self.published, line, task))
+        if self.waiting_for is None:
+            self.expect_confirm()
+
+    def expect_confirm(self):
+        """A deadline for the oldest task not yet confirmed."""
+        line = self.unconfirmed[0][1]
+        self.expect(f"confirm the task on line {line} of the input" if self.from_input else "confirm the task")
 
     def on_confirm(self, frame):
         method = frame.method
@@ -208,6 +175,9 @@ class Publisher:
             self.sent += 1
             self.next_line = line + 1
             self.space.release()
+            self.answered()
+        if self.unconfirmed and self.waiting_for is None:
+            self.expect_confirm()
         self.close_when_done()
 
     def end_of_tasks(self):
@@ -216,43 +186,44 @@ class Publisher:
 
     def close_when_done(self):
         if self.all_read and not self.unconfirmed and self.problem is None:
-            self.connection.close()
+            self.close()
 
     # What ends it early.
-    def on_channel_closed(self, channel, reason):
-        setting = workqueue.adoptable_setting(reason)
-        if self.published == 0 and setting is not None:  # the queue has a setting of its own
-            self.arguments[setting[0]] = setting[1]
-            self.open_channel()
-        elif not isinstance(reason, (pika.exceptions.ChannelClosedByClient, pika.exceptions.ConnectionClosedByClient)):
-            self.stop(workqueue.describe(reason, self.parameters))
+    def on_blocked(self, _connection, _frame):
+        workqueue.complain(
+            "the broker is blocking publishers (it is short of memory or disk space); "
+            f"waiting up to {self.args.timeout:g} s for it"
+        )
 
-    def on_connection_closed(self, _connection, reason):
-        if self.problem is None and not (self.all_read and not self.unconfirmed):
-            self.problem = workqueue.describe(reason, self.parameters)
-        self.ioloop.stop()
+    def on_signal(self, _signum):  # Ctrl+C
+        self.stop("interrupted", code=130)
 
-    def stop(self, problem):
+    def stop(self, problem, code=1):
         """Stop at the first problem; the tasks not yet confirmed are not reported sent."""
         if self.problem is None:
-            self.problem = problem
-        if self.connection is not None and self.connection.is_open:
-            self.connection.close()  # on_connection_closed stops the I/O loop
-        else:
-            self.ioloop.stop()
+            self.problem, self.code = problem, code
+        self.close()
 
-    def fail(self, problem, code=1):
-        """Exit, saying what went wrong and which tasks were not sent."""
+    def ended(self, problem):
+        if self.problem is None and problem is not None:
+            self.problem, self.code = workqueue.describe(problem, self.parameters), 1
+        self.ioloop.stop()
+
+    def fail(self):
+        """Exit, saying what went wrong and what became of the tasks."""
+        problem = self.problem
         if self.from_input:
             first_unsent = self.unconfirmed[0][1] if self.unconfirmed else self.next_line
             sent = f"{self.sent} task{'' if self.sent == 1 else 's'} sent"
-            problem += f"; {sent}, none from line {first_unsent} of the input on"
+            problem += f"; {sent}; none from line {first_unsent} of the input on is known to be sent"
         elif self.sent:
             problem += "; the task was sent"
-        elif self.published or code != 1:
-            problem += "; the task was not confirmed as sent"
-        workqueue.complain(f"error: {problem}" if code == 1 else problem)
-        sys.exit(code)
+        elif self.published:
+            problem += "; the task was not confirmed: it may or may not be in the queue"
+        elif self.code == 130:
+            problem += "; the task was not sent"
+        workqueue.complain(f"error: {problem}" if self.code == 1 else problem)
+        sys.exit(self.code)
 
 
 if __name__ == "__main__":

@@ -1,28 +1,36 @@
-"""What new_task.py and worker.py share: options, the queue, output, and error
-messages.
+"""What new_task.py and worker.py share: options, the broker session, output,
+and error messages.
 
 Both scripts declare the task queue exactly as the tutorial does (declaring is
-idempotent, and whichever starts first creates it), and both explain a
-broker's refusal in one line instead of a traceback.
+idempotent, and whichever starts first creates it), wait for nothing without
+a deadline, and explain a broker's refusal in one line instead of a traceback.
 """
 
 import argparse
+import collections
+import functools
 import os
 import re
+import signal
 import ssl
 import sys
 import urllib.parse
 
 SCRIPT = os.path.basename(sys.argv[0])
+ON_WINDOWS = sys.platform == "win32"
+# What the user types, where the two kinds of consoles differ.
+ACTIVATE = r".venv\Scripts\activate" if ON_WINDOWS else ". .venv/bin/activate"
+END_OF_INPUT = "Ctrl+Z then Enter" if ON_WINDOWS else "Ctrl+D"
 
 try:
     import pika
     import pika.exceptions
+    from pika.adapters.select_connection import IOLoop
     from pika.adapters.utils import connection_workflow
 except ModuleNotFoundError:  # run outside the virtual environment
     sys.exit(
         f"{SCRIPT}: error: pika is not installed for {sys.executable}: activate the "
-        "virtual environment (. .venv/bin/activate) or pip install -r requirements.txt"
+        f"virtual environment ({ACTIVATE}) or pip install -r requirements.txt"
     )
 
 DEFAULT_URL = "amqp://guest:guest@localhost:5672/%2F"
@@ -30,6 +38,11 @@ DEFAULT_QUEUE = "test_dur"  # the tutorial's durable queue
 # Where the broker's policy (rabbitmq/definitions/policies.json) sends a task
 # that has used up its deliveries: the queue NAME.dead, bound by NAME.
 DEAD_LETTER_EXCHANGE = "work-queues.dead"
+# How long the scripts wait for the broker: to connect to one URL, for each
+# answer, for a confirm. Past it, the connection counts as lost. Long enough
+# for a cluster to elect a queue's new leader when a node is lost.
+DEFAULT_TIMEOUT = 30
+EXIT_CONFIG = 78  # BSD's EX_CONFIG: what waiting cannot mend; a service manager should not restart
 
 
 def argument_parser(description):
@@ -51,7 +64,26 @@ def argument_parser(description):
         help="classic: the tutorial's durable queue; quorum: replicated over a "
         "cluster, as today's tutorial declares task_queue (default: %(default)s)",
     )
+    parser.add_argument(
+        "--timeout", type=seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS",
+        help="how long to wait for the broker: to connect to a URL, for each of its answers "
+        "and confirms; past it the connection counts as lost (default: %(default)s)",
+    )
     return parser
+
+
+def parse_arguments(parser):
+    """parser.parse_args(), and no traceback when --help goes into a closed
+    pipe (./worker.py --help | head -1)."""
+    try:
+        args = parser.parse_args()
+    except SystemExit:
+        flush_or_drop_output()
+        raise
+    except OSError:  # the help text was too long for the pipe
+        drop_output()
+        sys.exit(1)
+    return args
 
 
 def queue_name(text):
@@ -62,6 +94,17 @@ def queue_name(text):
     if len(text.encode("utf-8", "surrogateescape")) > 255:
         raise argparse.ArgumentTypeError("a queue name has at most 255 bytes")
     return text
+
+
+def seconds(text):
+    """An argparse type for a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < 86400:
+        raise argparse.ArgumentTypeError(f"{value:g} is not between 0 and 86400 seconds")
+    return value
 
 
 def integer_between(low, high):
@@ -89,7 +132,8 @@ def connection_parameters(parser, args):
     else:
         source, urls = "default URL", DEFAULT_URL
     parameters = []
-    for url in filter(None, (u.strip() for u in _URL_SEPARATOR.split(urls))):
+    urls_given = [u for u in (u.strip() for u in _URL_SEPARATOR.split(urls)) if u]
+    for url in urls_given:
         if urllib.parse.urlsplit(url).scheme.lower() not in ("amqp", "amqps"):
             parser.error(f"{source}: {masked(url)!r} is not an amqp:// or amqps:// URL")
         try:
@@ -98,12 +142,18 @@ def connection_parameters(parser, args):
             parser.error(f"{source}: {masked(url)!r}: {exc}")
     if not parameters:
         parser.error(f"{source}: no URL given")
-    for each in parameters:
+    for each, url in zip(parameters, urls_given):
         # Names the connection in the broker's lists and management UI.
         each.client_properties = {
             "connection_name": f"{SCRIPT} (pid {os.getpid()})",
             **(each.client_properties or {}),
         }
+        # --timeout bounds the connection's set-up, unless the URL says otherwise.
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+        if "stack_timeout" not in query:
+            each.stack_timeout = args.timeout
+        if "socket_timeout" not in query:
+            each.socket_timeout = min(each.socket_timeout, args.timeout)
     return parameters
 
 
@@ -158,26 +208,220 @@ def adoptable_setting(exc):
 INTEGER_TYPES = ("byte", "short", "signedint", "long", "unsignedbyte", "unsignedshort", "unsignedint")
 
 
-def declare_queue(connection, args):
-    """Declare the task queue as the tutorial does, taking on whatever
-    ADOPTABLE settings it already has, and for a quorum queue the dead-letter
-    queue that the policy's exchange feeds. Returns a channel to use."""
-    arguments = queue_arguments(args)
-    while True:
-        channel = connection.channel()
-        try:
-            channel.queue_declare(args.queue, durable=True, arguments=arguments)
-            break
-        except pika.exceptions.ChannelClosedByBroker as exc:
-            setting = adoptable_setting(exc)
-            if setting is None:
-                raise
-            arguments[setting[0]] = setting[1]
-    say_adopted(arguments, args)
-    if needs_dead_letter_queue(arguments, args):
-        for declare in dead_letter_declarations(channel, args.queue):
-            declare()
-    return channel
+def needs_dead_letter_queue(arguments, args):
+    """Quorum queues count deliveries; the policy parks a task that used them
+    all in NAME.dead, unless the queue has dead-letter settings of its own."""
+    return args.queue_type == "quorum" and "x-dead-letter-exchange" not in arguments
+
+
+class Client:
+    """What both scripts do with the broker, on pika's asynchronous
+    SelectConnection: connect (each URL in turn), open a channel, declare the
+    queue as the tutorial does and, for a quorum queue, the dead-letter queue
+    the policy feeds if it is missing, then the script's own `steps` and
+    `ready`. Each answer is waited for under --timeout; past it the connection
+    is given up, as if lost. The methods run on the I/O loop, in the order
+    written; `ended(problem)` hears how a connection ended (None: as asked)."""
+
+    TICK = 0.2  # s between looks at the signals caught: Windows' select() does not return for Ctrl+C
+    CLOSE_GRACE = 0.5  # s the broker has to answer our close before we drop the connection
+
+    def __init__(self, parameters, args):
+        self.parameters = parameters  # tried in this order
+        self.args = args
+        self.arguments = queue_arguments(args)
+        self.ioloop = IOLoop()
+        self.connection = self.channel = None
+        self.waiting_for = None  # what the deadline is for
+        self._deadline = None
+        self._connecting = None  # pika's connection workflow, while it runs
+        self._closing = False  # we asked for the close
+        self._problem = None  # why we gave the connection up
+        self._signals = collections.deque()
+        self._declaring = f"answer the declaration of queue {args.queue!r}"
+        self._checking_dead_letters = f"answer a look for queue {args.queue + '.dead'!r}"
+        self._dead_letters_missing = False
+        self._said_adopted = False
+
+    def run(self):
+        """Connect, then run the I/O loop until the script stops it."""
+        self.ioloop.call_later(self.TICK, self._tick)
+        self.connect()
+        self.ioloop.start()
+
+    def catch(self, *signums):
+        """Note these signals as they come; on_signal acts on them in the I/O
+        loop, since a handler can interrupt pika anywhere."""
+        for signum in signums:
+            signal.signal(signum, lambda signum, _frame: self._signals.append(signum))
+
+    def _tick(self):
+        while self._signals:
+            self.on_signal(self._signals.popleft())
+        self.ioloop.call_later(self.TICK, self._tick)
+
+    # Connect, open a channel, declare.
+    def connect(self):
+        self.connected_to = None  # the parameters of the connection made, once it is
+        self._connecting = object()  # this attempt, as opposed to one we have given up
+        pika.SelectConnection.create_connection(
+            self.parameters, functools.partial(self._on_connected, self._connecting), custom_ioloop=self.ioloop
+        )
+
+    def _on_connected(self, attempt, connection):
+        if attempt is not self._connecting:  # given up (pika cannot abort a handshake under way)
+            if not isinstance(connection, BaseException):
+                connection.close()
+            return
+        self._connecting = None
+        if isinstance(connection, BaseException):
+            self._end(connection_error(connection))
+            return
+        self.connection, self.connected_to = connection, connection.params
+        connection.add_on_close_callback(lambda _connection, reason: self._end(reason))
+        self._open_channel()
+
+    def _open_channel(self):
+        self.expect("open a channel")
+        self.connection.channel(on_open_callback=self._set_up)
+
+    def _set_up(self, channel):
+        self.channel = channel
+        channel.add_on_close_callback(self._on_channel_closed)
+        queue, dead = self.args.queue, f"{self.args.queue}.dead"
+        steps = [
+            (self._declaring, lambda done: channel.queue_declare(
+                queue, durable=True, arguments=self.arguments, callback=done)),
+        ]
+        # The dead-letter queue and its binding are declared only where they
+        # are missing: a binding needs the whole cluster's metadata store,
+        # which a network partition can hold up for a minute.
+        if needs_dead_letter_queue(self.arguments, self.args) and not self._dead_letters_missing:
+            steps.append((self._checking_dead_letters, lambda done: channel.queue_declare(
+                dead, passive=True, callback=done)))
+        elif needs_dead_letter_queue(self.arguments, self.args):
+            steps += [
+                (f"answer the declaration of exchange {DEAD_LETTER_EXCHANGE!r}", lambda done: channel.exchange_declare(
+                    DEAD_LETTER_EXCHANGE, "direct", durable=True, callback=done)),
+                (f"answer the declaration of queue {dead!r}", lambda done: channel.queue_declare(
+                    dead, durable=True, arguments={"x-queue-type": "quorum"}, callback=done)),
+                (f"answer the binding of queue {dead!r}", lambda done: channel.queue_bind(
+                    dead, DEAD_LETTER_EXCHANGE, routing_key=queue, callback=done)),
+            ]
+        self.in_turn([*steps, *self.steps(channel)], self._on_set_up)
+
+    def _on_set_up(self):
+        self._dead_letters_missing = False
+        if not self._said_adopted:
+            self._said_adopted = True
+            say_adopted(self.arguments, self.args)
+        self.ready()
+
+    def in_turn(self, steps, then):
+        """Send each request of `steps`, (what, request(callback)) pairs, once
+        the broker has answered the one before, each under the deadline (see
+        expect); then call `then()`."""
+        if not steps:
+            self.answered()
+            then()
+            return
+        (what, request), rest = steps[0], steps[1:]
+        self.expect(what)
+        request(lambda _frame: self.in_turn(rest, then))
+
+    # The script's part.
+    def steps(self, channel):
+        """Requests of the script's own, after the declarations (see in_turn)."""
+        return []
+
+    def ready(self):
+        """All set up: the script goes on."""
+
+    def on_signal(self, signum):
+        """A signal caught (see catch)."""
+
+    def channel_closed(self, reason, waiting_for):
+        """The broker closed the channel, while we waited for `waiting_for`
+        (None: for nothing)."""
+        self.give_up(reason)
+
+    def ended(self, problem):
+        """The connection ended, or could not be made: `problem` is why (an
+        exception or a line of text), None if we closed it as asked."""
+
+    # Deadlines.
+    def expect(self, what):
+        """The broker should now `what` ("answer basic.qos", "confirm the
+        task"): give the connection up if it does not within --timeout."""
+        self.answered()
+        self.waiting_for = what
+        self._deadline = self.ioloop.call_later(self.args.timeout, self._no_answer)
+
+    def answered(self):
+        if self._deadline is not None:
+            self.ioloop.remove_timeout(self._deadline)
+        self._deadline = self.waiting_for = None
+
+    def _no_answer(self):
+        what, self._deadline = self.waiting_for, None
+        self.give_up(
+            f"the broker at {where(self.parameters_in_use())} did not {what} within {self.args.timeout:g} s"
+        )
+
+    # What ends a connection.
+    def _on_channel_closed(self, channel, reason):
+        if channel is not self.channel:
+            return  # one we had replaced
+        self.channel = None
+        waiting_for = self.waiting_for
+        self.answered()
+        if self._closing or self.connection is None or not self.connection.is_open:
+            return  # the connection's end says why
+        setting = adoptable_setting(reason)
+        if waiting_for == self._declaring and setting is not None:
+            self.arguments[setting[0]] = setting[1]  # the queue has a setting of its own: take it
+            self._open_channel()
+        elif waiting_for == self._checking_dead_letters and getattr(reason, "reply_code", None) == 404:
+            self._dead_letters_missing = True
+            self._open_channel()
+        else:
+            self.channel_closed(reason, waiting_for)
+
+    def give_up(self, problem):
+        """End this connection because of `problem`, which is what `ended`
+        hears, whatever the broker answers to our close."""
+        if self._problem is None:
+            self._problem = problem
+        self.close()
+
+    def close(self):
+        """Close the connection (the broker requeues the tasks it had handed
+        out and that are not acked); drop it if the broker does not answer."""
+        self._closing = True
+        self.answered()
+        if self.connection is None:
+            self._connecting = None
+            self._end(None)
+        elif self.connection.is_open:
+            self.connection.close()
+            self._deadline = self.ioloop.call_later(self.CLOSE_GRACE, self._drop)
+
+    def _drop(self):
+        """The broker has not answered our close: drop the connection (pika
+        has no public call for it). The broker sees its socket close."""
+        self._deadline = None
+        self.connection._adapter_disconnect_stream()
+
+    def _end(self, reason):
+        problem = self._problem if self._problem is not None or self._closing else reason
+        self.answered()
+        self.connection = self.channel = None
+        self._closing, self._problem = False, None
+        self.ended(problem)
+
+    def parameters_in_use(self):
+        """The connection's parameters (or all of them, between connections)."""
+        return [self.connection.params] if self.connection is not None else self.parameters
 
 
 def say_adopted(arguments, args):
@@ -185,26 +429,6 @@ def say_adopted(arguments, args):
     adopted = [f"{ADOPTABLE[k]} ({v!r})" for k, v in arguments.items() if k not in queue_arguments(args)]
     if adopted:
         complain(f"queue {args.queue!r} has its own {', '.join(adopted)}; using it as it is")
-
-
-def needs_dead_letter_queue(arguments, args):
-    """Quorum queues count deliveries; the policy parks a task that used them
-    all in NAME.dead, unless the queue has dead-letter settings of its own."""
-    return args.queue_type == "quorum" and "x-dead-letter-exchange" not in arguments
-
-
-def dead_letter_declarations(channel, queue, callback=None):
-    """The three declarations that make NAME.dead receive the dead letters of
-    NAME, as functions; `callback` is for pika's asynchronous channels."""
-    dead_letters = f"{queue}.dead"
-    more = {} if callback is None else {"callback": callback}
-    return [
-        lambda: channel.exchange_declare(DEAD_LETTER_EXCHANGE, "direct", durable=True, **more),
-        lambda: channel.queue_declare(
-            dead_letters, durable=True, arguments={"x-queue-type": "quorum"}, **more
-        ),
-        lambda: channel.queue_bind(dead_letters, DEAD_LETTER_EXCHANGE, routing_key=queue, **more),
-    ]
 
 
 def connection_error(error):
@@ -233,6 +457,8 @@ def is_fatal(exc, parameters):
     """Errors that waiting cannot mend: the user must change something.
     A connection that is reset or closed during the handshake, as a broker
     that is starting or restarting does, is not one of them."""
+    if isinstance(exc, str):
+        return False  # our own words: a deadline passed, a consumer cancelled
     if _tls_problem(exc) or hung_up_after_tls(exc, parameters):
         return True
     if isinstance(
@@ -253,6 +479,8 @@ def is_fatal(exc, parameters):
 
 def describe(exc, parameters):
     """One line that says what went wrong and, where we know, what to do."""
+    if isinstance(exc, str):
+        return exc
     if isinstance(exc, pika.exceptions.ProbableAuthenticationError) and broker_said_so(exc):
         return f"{where(parameters)} refused the login: check the user and password in the URL"
     if isinstance(exc, pika.exceptions.ProbableAccessDeniedError) and broker_said_so(exc):
@@ -284,6 +512,12 @@ def describe(exc, parameters):
         found = _INEQUIVALENT.search(exc.reply_text)
         if exc.reply_code == 406 and found:
             return explain_inequivalent(*found.groups())
+        node_down = _HOME_NODE_DOWN.search(exc.reply_text)
+        if exc.reply_code == 404 and node_down:
+            return (
+                f"queue {node_down['queue']!r} lives on node {node_down['node']}, which is down or cut off "
+                f"from the broker at {where(parameters)}; waiting for it"
+            )
         timeout = re.search(r"delivery acknowledgement .*timed out. Timeout value used: (\d+) ms", exc.reply_text)
         if timeout:
             return (
@@ -301,6 +535,10 @@ def describe(exc, parameters):
             return f"lost the connection to the broker at {where(parameters)}: {reason}"
         return f"cannot reach the broker at {where(parameters)}: {reason}"
     return f"{type(exc).__name__}: {exc}"
+
+
+# RabbitMQ 3.x, for a classic queue whose node is down or cut off (a partition).
+_HOME_NODE_DOWN = re.compile(r"home node '(?P<node>[^']+)' of durable queue '(?P<queue>[^']*)' .* is down or inaccessible")
 
 
 def explain_inequivalent(setting, queue, detail):
@@ -364,10 +602,6 @@ def _root_cause(exc):
             return exc
 
 
-# The errors the scripts expect from the network and the broker.
-BROKER_ERRORS = (pika.exceptions.AMQPError, OSError)  # OSError: socket errors, DNS included
-
-
 def shown(body):
     """A task as the tutorial shows it: the repr of its text, or of its bytes
     when they are not UTF-8. The same in both scripts."""
@@ -396,9 +630,16 @@ def say(line):
 
 
 def drop_output():
-    """Once stdout is gone: point it at /dev/null, so that nothing fails again
-    when Python flushes it at exit."""
+    """Once stdout is gone: point it at the null device, so that nothing
+    fails again when Python flushes it at exit."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def flush_or_drop_output():
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        drop_output()
 
 
 def complain(message):
@@ -409,6 +650,6 @@ def complain(message):
         pass  # stderr is gone too: nobody left to tell
 
 
-def fail(message):
+def fail(message, code=1):
     complain(f"error: {message}")
-    sys.exit(1)
+    sys.exit(code)

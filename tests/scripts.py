@@ -1,6 +1,7 @@
 """The real scripts, run as a user runs them, and what they print."""
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SCRIPT_ENV = {k: v for k, v in os.environ.items() if k != "AMQP_URL"}
 SCRIPT_ENV["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 WAITING = " [*] Waiting for messages. To exit press CTRL+C"
+EXIT_CONFIG = 78  # the worker's exit code for what waiting cannot mend (BSD's EX_CONFIG)
 TUTORIAL_TASKS = [
     "First message.",
     "Second message..",
@@ -108,6 +110,14 @@ class Worker:
 
     def signal(self, signum):
         self.process.send_signal(signum)
+
+    def interrupt(self):
+        """Ctrl+C."""
+        self.signal(signal.SIGINT)
+
+    def terminate(self):
+        """The stop a service manager sends: SIGTERM."""
+        self.signal(signal.SIGTERM)
 
     def kill(self):
         self.process.kill()

@@ -94,7 +94,7 @@ def test_a_broker_crash_midway_loses_no_task_reported_sent(broker, queue):
     assert code == 1
     (line,) = errors
     assert line.startswith("new_task.py: error: lost the connection to the broker at "), line
-    assert line.endswith("; 100 tasks sent, none from line 101 of the input on"), line
+    assert line.endswith("; 100 tasks sent; none from line 101 of the input on is known to be sent"), line
     assert feeder.sent == [f" [x] Sent 'before {n}'" for n in range(1, 101)]
     # Every task reported sent is there (and the one sent as the queue's first).
     assert ready_count(broker.url, queue) == 101
@@ -114,7 +114,7 @@ def test_a_task_the_broker_refuses_stops_the_rest(broker, queue):
     assert result.stdout.splitlines() == [" [x] Sent 'one'", " [x] Sent 'two'"]
     assert result.stderr.splitlines() == [
         "new_task.py: error: the broker refused a task (nack); it was not queued; "
-        "2 tasks sent, none from line 3 of the input on"
+        "2 tasks sent; none from line 3 of the input on is known to be sent"
     ]
     assert ready_count(broker.url, queue) == 2
 
@@ -131,6 +131,6 @@ def test_a_task_no_queue_takes_is_reported_returned(broker, queue):
     assert code == 1
     assert errors == [
         f"new_task.py: error: the broker returned a task: no queue {queue!r} took it; "
-        "1 task sent, none from line 2 of the input on"
+        "1 task sent; none from line 2 of the input on is known to be sent"
     ]
     assert feeder.sent == [" [x] Sent 'kept'"]

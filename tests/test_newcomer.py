@@ -137,16 +137,6 @@ def test_the_url_scheme_is_case_insensitive_as_in_pika(broker, queue):
     assert run_new_task(url, queue, "Capitals").stdout == " [x] Sent 'Capitals'\n"
 
 
-def test_ctrl_c_on_a_worker_says_what_became_of_its_task(broker, queue, start_worker):
-    worker = start_worker(queue)
-    run_new_task(broker.url, queue, "Interrupted.....")
-    worker.wait_for(" [x] Received 'Interrupted.....'")
-    worker.signal(signal.SIGINT)
-    assert worker.wait_exit() == 130
-    assert worker.errors == ["worker.py: interrupted; its unfinished task goes back to the queue"]
-    wait_until(lambda: broker.queue_counts(queue) == (1, 0), 10, "the task back in the queue")
-
-
 def test_no_ack_with_prefetch_is_refused_as_meaningless():
     result = subprocess.run(
         command("worker.py", None, None, "--no-ack", "--prefetch", "1"),

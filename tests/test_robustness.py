@@ -13,6 +13,7 @@ import pytest
 
 from brokers import free_port
 from scripts import (
+    EXIT_CONFIG,
     SCRIPT_ENV,
     WAITING,
     Worker,
@@ -144,32 +145,6 @@ def test_worker_retries_a_handshake_cut_short_as_by_a_container_restarting(broke
     worker.wait_for(" [x] Done")
 
 
-@pytest.mark.parametrize(
-    "signum, exit_codes",
-    [(signal.SIGINT, (0, 130)), (signal.SIGTERM, (0,))],
-    ids=["ctrl-c", "sigterm"],
-)
-def test_worker_stops_at_once_and_its_unfinished_task_goes_to_another(
-    broker, queue, start_worker, signum, exit_codes
-):
-    worker = start_worker(queue)
-    run_new_task(broker.url, queue, "Interrupted.....")
-    worker.wait_for(" [x] Received 'Interrupted.....'")
-    spare = start_worker(queue)
-
-    sent = time.monotonic()
-    worker.signal(signum)
-    code = worker.wait_exit(timeout=5)
-    assert time.monotonic() - sent < 1.5
-    assert code in exit_codes
-    assert all(no_traceback(line) for line in worker.errors), worker.errors
-    assert " [x] Done" not in worker.lines
-
-    spare.wait_for(" [x] Received 'Interrupted.....' (redelivered)", timeout=10)
-    spare.wait_for(" [x] Done", timeout=10)
-    queue_drained(broker, queue)
-
-
 def test_new_task_interrupted_exits_without_a_traceback(queue):
     # A listener that never answers the AMQP handshake keeps new_task.py waiting.
     with socket.create_server(("127.0.0.1", 0)) as silent:
@@ -180,7 +155,7 @@ def test_new_task_interrupted_exits_without_a_traceback(queue):
         _, err = process.communicate(timeout=5)
         connection.close()
     assert process.returncode == 130
-    assert err.splitlines() == ["new_task.py: interrupted; the task was not confirmed as sent"]
+    assert err.splitlines() == ["new_task.py: interrupted; the task was not sent"]
 
 
 def test_new_task_fails_fast_naming_an_unreachable_broker(queue):
@@ -211,7 +186,7 @@ def test_both_scripts_exit_on_errors_retrying_cannot_mend(broker, queue, change,
     url = change(broker.url)
     sent = run_new_task(url, queue, "x", check=False)
     worker = Worker(url, queue)
-    assert worker.wait_exit(timeout=10) == 1
+    assert worker.wait_exit(timeout=10) == EXIT_CONFIG  # a service manager must not restart it
     for stderr in (sent.stderr.splitlines(), worker.errors):
         assert len(stderr) == 1 and message in stderr[0], stderr
     assert sent.returncode == 1
@@ -224,7 +199,7 @@ def test_a_queue_declared_with_other_settings_is_explained(broker, queue):
     try:
         sent = run_new_task(broker.url, queue, "x", check=False)
         worker = Worker(broker.url, queue)
-        assert worker.wait_exit(timeout=10) == 1
+        assert worker.wait_exit(timeout=10) == EXIT_CONFIG
         explained = (
             f"error: queue {queue!r} exists but is not durable, so its tasks would not survive "
             f"a broker restart; use another --queue, or delete it with its tasks: "

@@ -9,7 +9,7 @@ import pika
 import pytest
 
 from brokers import ready_count, wait_until
-from scripts import Worker, queue_drained, run_new_task, tutorial_client
+from scripts import EXIT_CONFIG, Worker, queue_drained, run_new_task, tutorial_client
 
 KINDS = {"quorum": ("--queue-type", "quorum"), "classic": ()}
 
@@ -128,7 +128,7 @@ def test_a_queue_of_the_other_type_is_explained_and_nothing_is_left_behind(
     queues_before = sorted(broker.rabbitmqctl("-s", "list_queues", "name").splitlines())
     refused = run_new_task(broker.url, queue, *KINDS[ours], "Refused", check=False)
     worker = Worker(broker.url, queue, *KINDS[ours])
-    assert worker.wait_exit() == 1
+    assert worker.wait_exit() == EXIT_CONFIG
     line = (
         f"error: queue {queue!r} {explained} use another --queue, or delete it with its "
         f"tasks: rabbitmqctl delete_queue {queue}"

@@ -10,7 +10,7 @@ import pytest
 import trustme
 
 from brokers import own_tls_broker
-from scripts import SCRIPT_ENV, TUTORIAL_TASKS, Worker, queue_drained, run_new_task, wait_for_done
+from scripts import EXIT_CONFIG, SCRIPT_ENV, TUTORIAL_TASKS, Worker, queue_drained, run_new_task, wait_for_done
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def assert_both_scripts_fail_at_once(url, queue, env, line):
     sent = run_new_task(url, queue, "x", check=False, env=env)
     assert (sent.returncode, sent.stdout, sent.stderr) == (1, "", f"new_task.py: error: {line}\n")
     worker = Worker(url, queue, env=env)
-    assert worker.wait_exit(timeout=10) == 1
+    assert worker.wait_exit(timeout=10) == EXIT_CONFIG
     assert worker.errors == [f"worker.py: error: {line}"]
 
 
