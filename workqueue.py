@@ -486,6 +486,11 @@ def describe(exc, parameters):
     if isinstance(exc, pika.exceptions.ProbableAccessDeniedError) and broker_said_so(exc):
         vhosts = ", ".join(repr(p.virtual_host) for p in parameters)
         return f"{where(parameters)} refused access to virtual host {vhosts}: does it exist, and may this user use it?"
+    if isinstance(exc, connection_workflow.AMQPConnectorStackTimeout):
+        return (
+            f"the broker at {where(parameters)} did not complete the connection's handshake "
+            f"within {parameters[-1].stack_timeout:g} s"
+        )
     problem = _tls_problem(exc)
     if problem:
         return f"TLS with the broker at {where(parameters)} failed: {problem}"

@@ -16,9 +16,10 @@ else local.
 
 Every broker, and every node of a cluster, offers the same few verbs: host,
 port, url, start, crash (SIGKILL), stop, restart (clean), running,
-queue_counts, flush_definitions, remove.
+frozen (paused: it answers nothing), queue_counts, flush_definitions, remove.
 """
 
+import contextlib
 import functools
 import json
 import os
@@ -194,6 +195,16 @@ class Broker:
         listing = self.rabbitmqctl("-s", "list_queues", "name", "messages_ready", "messages_unacknowledged")
         return parse_queue_counts(listing, queue)
 
+    @contextlib.contextmanager
+    def frozen(self):
+        """The broker stops answering, as a hung one does, with every
+        connection left open: its process is paused, then resumed."""
+        self.pause()
+        try:
+            yield self
+        finally:
+            self.resume()
+
     def flush_definitions(self):
         answer = self.rabbitmqctl("eval", FLUSH_DEFINITIONS).strip()
         assert answer in ("ok", "khepri"), f"flushing queue definitions on {self.node}: {answer}"
@@ -288,6 +299,12 @@ class LocalNode(Broker):
         os.kill(pid, signal.SIGKILL)
         wait_until(lambda: not self.running(), 30, f"{self.node} to die")
 
+    def pause(self):
+        os.kill(self.pid(), signal.SIGSTOP)
+
+    def resume(self):
+        os.kill(self.pid(), signal.SIGCONT)
+
     def stop(self):
         if self.running():
             self.ctl("stop", timeout=120, check=False)
@@ -357,6 +374,12 @@ class ContainerBroker(Broker):
 
     def stop(self):
         self.container.stop(timeout=60)
+
+    def pause(self):
+        self.container.pause()
+
+    def resume(self):
+        self.container.unpause()
 
     def rabbitmqctl(self, *args):
         command = ["rabbitmqctl", *args]

@@ -1,55 +1,10 @@
 """new_task.py - : many tasks from standard input, one a line, over one
 connection, each reported sent once the broker has confirmed it."""
 
-import subprocess
-import threading
-
 import pika
 
 from brokers import ready_count, wait_until
-from scripts import SCRIPT_ENV, command, queue_drained, run_new_task
-
-
-def send_from_input(url, queue, text):
-    return subprocess.run(
-        command("new_task.py", url, queue, "-"),
-        input=text, env=SCRIPT_ENV, capture_output=True, text=True, timeout=60,
-    )
-
-
-class Feeder:
-    """new_task.py - with its standard input a pipe the test writes to, line by line."""
-
-    def __init__(self, url, queue):
-        self.process = subprocess.Popen(
-            command("new_task.py", url, queue, "-"),
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=SCRIPT_ENV, text=True, bufsize=1,
-        )
-        self.sent = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        for line in self.process.stdout:
-            self.sent.append(line.rstrip("\n"))
-
-    def write(self, *lines):
-        try:
-            self.process.stdin.write("".join(f"{line}\n" for line in lines))
-            self.process.stdin.flush()
-        except BrokenPipeError:
-            pass  # it has stopped reading: what it said is what counts
-
-    def finish(self):
-        """Close its input; (exit code, stderr lines)."""
-        try:
-            self.process.stdin.close()
-        except BrokenPipeError:
-            pass
-        code = self.process.wait(30)
-        self._reader.join(5)
-        return code, self.process.stderr.read().splitlines()
+from scripts import Feeder, queue_drained, run_new_task, send_from_input
 
 
 def test_tasks_from_standard_input_one_a_line(broker, queue, start_worker):
