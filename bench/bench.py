@@ -181,8 +181,9 @@ def task_overhead(kind, url, tasks):
     return statistics.median(work), statistics.median(latency)
 
 
-def makespan(url, dots, workers, *options):
-    """Seconds from publishing to the last Done, for our workers."""
+def run_tasks(url, dots, workers, *options):
+    """Our workers on a new queue, the tasks published at once, until all are
+    done: the time of publishing, and the (stopped) workers with their lines."""
     queue = new_queue(url)
     running = start_workers(OURS, url, queue, workers, *options)
     with Publisher(url, queue) as publisher:
@@ -193,11 +194,16 @@ def makespan(url, dots, workers, *options):
             if time.monotonic() > deadline:
                 raise TimeoutError("tasks not done")
             time.sleep(0.01)
-        end = max(t for w in running for t in w.times(" [x] Done"))
         for worker in running:
             worker.stop()
         publisher.delete()
-    return end - start
+    return start, running
+
+
+def makespan(url, dots, workers, *options):
+    """Seconds from publishing to the last Done, for our workers."""
+    start, running = run_tasks(url, dots, workers, *options)
+    return max(t for w in running for t in w.times(" [x] Done")) - start
 
 
 def new_task_wall(kind, url, queue):
@@ -280,16 +286,21 @@ def main():
     if args.smoke:
         sizes = dict(rounds=1, drain=20, overhead=2, calls=2, memory=50, scale=2, fair=[1, 0] * 2, input=20)
 
-    if args.url is not None:
-        report(args.url, sizes, args.smoke)
-        return
+    on_broker(args.url, lambda url: report(url, sizes, args.smoke))
+
+
+def on_broker(url, run):
+    """run(url) on the broker at url, or, without one, on a private broker
+    started the way the tests start theirs (TEST_BROKER chooses)."""
+    if url is not None:
+        return run(url)
     with tempfile.TemporaryDirectory(prefix="bench-rabbitmq-") as folder:
         try:
             broker = own_broker(folder)
         except NoBroker as reason:
-            sys.exit(f"bench.py: {reason} Or give --url.")
+            sys.exit(f"{Path(sys.argv[0]).name}: {reason} Or give --url.")
         try:
-            report(broker.start().url, sizes, args.smoke)
+            return run(broker.start().url)
         finally:
             broker.remove()
 

@@ -22,3 +22,15 @@ def test_benchmark_runs_and_prints_its_table(broker):
     assert targets <= {"", "(smoke run: not a measurement)"}, targets
     assert "SMOKE RUN" in result.stdout
     assert "RabbitMQ " in result.stdout and "pika " in result.stdout
+
+
+def test_fair_dispatch_picture_is_drawn(broker, tmp_path):
+    picture = tmp_path / "fair-dispatch.png"
+    result = subprocess.run(
+        [sys.executable, ROOT / "bench" / "fair_dispatch_picture.py", "--smoke", "--url", broker.url, picture],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert picture.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    spans = [line for line in result.stdout.splitlines() if ": makespan " in line]
+    assert [line.split(":")[0] for line in spans] == ["prefetch 1 (the default)", "prefetch 0"], result.stdout
