@@ -440,11 +440,12 @@ class ComposeProject:
     """The project's own docker-compose.yml, as a user runs it, under a project
     name of its own, with the image RABBITMQ_IMAGE and every port on a free
     port, published where the file says by default (127.0.0.1): it collides
-    with no other broker or test run."""
+    with no other broker or test run. `variables` are more of the file's
+    variables (WORKER_IMAGE=...)."""
 
     PORTS = ("RABBITMQ_PORT", "RABBITMQ_UI_PORT", "RABBIT1_PORT", "RABBIT1_UI_PORT", "RABBIT2_PORT", "RABBIT3_PORT")
 
-    def __init__(self, *options):
+    def __init__(self, *options, **variables):
         import docker
 
         self.name = f"wq-test-{uuid.uuid4().hex[:8]}"
@@ -455,6 +456,7 @@ class ComposeProject:
             COMPOSE_PROJECT_NAME=self.name,
             RABBITMQ_IMAGE=rabbitmq_image(),
             **{variable: str(port) for variable, port in self.ports.items()},
+            **variables,
         )
         self.env.pop("RABBITMQ_BIND", None)
         self.docker = docker.from_env()
@@ -467,9 +469,14 @@ class ComposeProject:
         assert result.returncode == 0, f"{' '.join(command)}: {result.stderr}"
         return result.stdout
 
+    def containers(self, service):
+        """The service's containers (several once scaled), by name."""
+        found = [self.docker.containers.get(i) for i in self.run("ps", "-a", "-q", service).split()]
+        return sorted(found, key=lambda container: container.name)
+
     def container(self, service):
-        (container_id,) = self.run("ps", "-a", "-q", service).split()
-        return self.docker.containers.get(container_id)
+        (container,) = self.containers(service)
+        return container
 
     def health(self, service):
         state = self.container(service).attrs["State"]
