@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from brokers import POLICIES, NoBroker, accepts_amqp, broker_kind, own_broker, rabbitmq_image, why_local
-from scripts import SCRIPT_ENV, Worker
+from scripts import SCRIPT_ENV, Worker, start_script_python, stop_script_python
 
 
 def pytest_sessionstart(session):
@@ -21,6 +21,14 @@ def pytest_report_header(config):
     if broker_kind() == "docker":
         return f"brokers: Docker, image {rabbitmq_image()}"
     return f"brokers: private nodes of the local rabbitmq-server, not Docker: {why_local()}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def script_python():
+    """TEST_SCRIPT_PYTHON's wine, if it is one, runs for the session and no longer."""
+    start_script_python()
+    yield
+    stop_script_python()
 
 
 @pytest.fixture(scope="session")

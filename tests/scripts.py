@@ -1,11 +1,13 @@
 """The real scripts, run as a user runs them, and what they print."""
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from brokers import wait_until
@@ -14,6 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent
 # As in an activated virtual environment: `./worker.py` finds this python.
 SCRIPT_ENV = {k: v for k, v in os.environ.items() if k != "AMQP_URL"}
 SCRIPT_ENV["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+# TEST_SCRIPT_PYTHON: the command of another interpreter to run the scripts
+# with, such as the Windows CPython under wine that .ci/windows-python sets up
+# (`env WINEPREFIX=... wine .../python.exe`); unset, ./script as a user types it.
+SCRIPT_PYTHON = shlex.split(os.environ.get("TEST_SCRIPT_PYTHON", ""))
+# Where `wine` stands in it, if it does: the same words before it run `wineserver`.
+WINE = next((i for i, word in enumerate(SCRIPT_PYTHON) if Path(word).name == "wine"), None)
 WAITING = " [*] Waiting for messages. To exit press CTRL+C"
 EXIT_CONFIG = 78  # the worker's exit code for what waiting cannot mend (BSD's EX_CONFIG)
 TUTORIAL_TASKS = [
@@ -26,15 +34,46 @@ TUTORIAL_TASKS = [
 
 
 def command(script, url, queue, *arguments):
-    """./SCRIPT --url URL --queue QUEUE ARGUMENTS..., as a user types it; a url
-    or queue of None leaves that option out."""
+    """./SCRIPT --url URL --queue QUEUE ARGUMENTS..., as a user types it (or
+    TEST_SCRIPT_PYTHON SCRIPT ...); a url or queue of None leaves that option out."""
     options = [*(["--url", url] if url else []), *(["--queue", queue] if queue else [])]
-    return [ROOT / script, *options, *arguments]
+    return [*interpreter(ROOT / script), *options, *arguments]
+
+
+def interpreter(script):
+    """The start of a command that runs `script`: itself, or TEST_SCRIPT_PYTHON
+    and the script's path as that interpreter sees it (wine's Z: is /)."""
+    if not SCRIPT_PYTHON:
+        return [script]
+    return [*SCRIPT_PYTHON, "Z:" + str(script).replace("/", "\\") if WINE is not None else script]
+
+
+def start_script_python():
+    """Under wine, one wineserver for the session (the first program of a wine
+    session starts wine's services, which hold its standard streams open as long
+    as they run: here a program with none)."""
+    if WINE is None:
+        return
+    wineserver = [*SCRIPT_PYTHON[:WINE], "wineserver"]
+    quiet = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    subprocess.run([*wineserver, "--kill"], stderr=subprocess.DEVNULL)  # one left from before
+    subprocess.run([*wineserver, "--wait"], timeout=30)
+    subprocess.run([*wineserver, "--persistent"], **quiet)
+    subprocess.run([*SCRIPT_PYTHON, "-c", "pass"], timeout=60, **quiet)
+
+
+def stop_script_python():
+    """Under wine, end the session's wineserver and every wine process with it."""
+    if WINE is None:
+        return
+    wineserver = [*SCRIPT_PYTHON[:WINE], "wineserver"]
+    subprocess.run([*wineserver, "--kill"], stderr=subprocess.DEVNULL)
+    subprocess.run([*wineserver, "--wait"], timeout=30)
 
 
 def run_new_task(url, queue, *words, check=True, env=SCRIPT_ENV):
     result = subprocess.run(
-        command("new_task.py", url, queue, *words),
+        command("new_task.py", url, queue, *words), stdin=subprocess.DEVNULL,
         env=env, capture_output=True, text=True, timeout=60,
     )
     if check:
@@ -44,7 +83,7 @@ def run_new_task(url, queue, *words, check=True, env=SCRIPT_ENV):
 
 def start_new_task(url, queue, *words):
     return subprocess.Popen(
-        command("new_task.py", url, queue, *words),
+        command("new_task.py", url, queue, *words), stdin=subprocess.DEVNULL,
         env=SCRIPT_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -98,10 +137,11 @@ class Worker:
     started = []  # every Worker; the suite stops them after each test (conftest.py)
 
     def __init__(self, url, queue, *options, argv=None, env=SCRIPT_ENV):
+        self.token = uuid.uuid4().hex  # how terminate() finds it on Windows
         self.process = subprocess.Popen(
             argv or command("worker.py", url, queue, *options),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=env, errors="backslashreplace",
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=dict(env, TEST_PROCESS_TOKEN=self.token), errors="backslashreplace",
         )
         Worker.started.append(self)
         self.out = []  # (monotonic time, line) from stdout
@@ -154,14 +194,23 @@ class Worker:
         self.process.send_signal(signum)
 
     def interrupt(self):
-        """Ctrl+C."""
-        self.signal(signal.SIGINT)
+        """Ctrl+C: SIGINT, which wine turns into CTRL_C_EVENT for a Windows program."""
+        self.process.send_signal(signal.SIGINT)
 
     def terminate(self):
-        """The stop a service manager sends: SIGTERM."""
-        self.signal(signal.SIGTERM)
+        """SIGTERM; for a Windows program, Ctrl+Break (CTRL_BREAK_EVENT), which
+        no signal of wine's stands for: tests/ctrl_break.py delivers it."""
+        if WINE is None:
+            self.process.send_signal(signal.SIGTERM)
+        elif self.process.poll() is None:
+            pressed = subprocess.run(
+                [*interpreter(ROOT / "tests" / "ctrl_break.py"), self.token],
+                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30,
+            )
+            assert pressed.returncode == 0, pressed.stderr
 
     def kill(self):
+        """SIGKILL: under wine, the Windows program ends as by TerminateProcess."""
         self.process.kill()
         self.process.wait(10)
 
@@ -183,7 +232,8 @@ TUTORIAL_CLIENT = ROOT / "tests" / "tutorial_client.py"
 def tutorial_client(role, url, queue, kind, *words):
     """The tutorial's own scripts (tests/tutorial_client.py): role send or work,
     kind quorum or classic."""
-    return [sys.executable, TUTORIAL_CLIENT, role, url, queue, kind, *words]
+    return [*(interpreter(TUTORIAL_CLIENT) if SCRIPT_PYTHON else [sys.executable, TUTORIAL_CLIENT]),
+            role, url, queue, kind, *words]
 
 
 def queue_drained(broker, queue, timeout=30):
