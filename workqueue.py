@@ -253,7 +253,10 @@ class Client:
         """Note these signals as they come; on_signal acts on them in the I/O
         loop, since a handler can interrupt pika anywhere."""
         for signum in signums:
-            signal.signal(signum, lambda signum, _frame: self._signals.append(signum))
+            if signum == getattr(signal, "SIGBREAK", None):
+                on_ctrl_break(functools.partial(self._signals.append, signum))
+            else:
+                signal.signal(signum, lambda signum, _frame: self._signals.append(signum))
 
     def _tick(self):
         while self._signals:
@@ -424,6 +427,26 @@ class Client:
         return [self.connection.params] if self.connection is not None else self.parameters
 
 
+def on_ctrl_break(call):
+    """Windows: call() at Ctrl+Break, from the thread the console starts for
+    it. A console control handler, which is what the C library's SIGBREAK is
+    made of: wine delivers Ctrl+Break to it, not to SIGBREAK."""
+    import ctypes
+
+    @ctypes.WINFUNCTYPE(ctypes.c_int, ctypes.c_uint)
+    def handler(event):
+        if event != 1:  # CTRL_BREAK_EVENT; Ctrl+C goes on to Python's SIGINT
+            return False
+        call()
+        return True
+
+    _console_handlers.append(handler)  # kept alive as long as Windows may call it
+    ctypes.windll.kernel32.SetConsoleCtrlHandler(handler, True)
+
+
+_console_handlers = []
+
+
 def say_adopted(arguments, args):
     """One line naming the ADOPTABLE settings taken on, if any."""
     adopted = [f"{ADOPTABLE[k]} ({v!r})" for k, v in arguments.items() if k not in queue_arguments(args)]
@@ -536,6 +559,8 @@ def describe(exc, parameters):
     if isinstance(exc, (pika.exceptions.AMQPConnectionError, OSError)):
         cause = _root_cause(exc)
         reason = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
+        if isinstance(cause, ConnectionRefusedError):
+            reason = "Connection refused"  # Windows' C library has no words for socket errors
         if isinstance(exc, (pika.exceptions.StreamLostError, pika.exceptions.AMQPHeartbeatTimeout)):
             return f"lost the connection to the broker at {where(parameters)}: {reason}"
         return f"cannot reach the broker at {where(parameters)}: {reason}"

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from brokers import POLICIES, NoBroker, accepts_amqp, broker_kind, own_broker, rabbitmq_image, why_local
-from scripts import SCRIPT_ENV, Worker, start_script_python, stop_script_python
+from scripts import SCRIPT_ENV, Worker, script_python_version, start_script_python, stop_script_python
 
 
 def pytest_sessionstart(session):
@@ -17,10 +17,13 @@ def pytest_sessionstart(session):
 
 
 def pytest_report_header(config):
-    """Which brokers the tests run on, and why, above the results."""
+    """Which brokers the tests run on, and why, and which Python runs the
+    scripts, above the results."""
     if broker_kind() == "docker":
-        return f"brokers: Docker, image {rabbitmq_image()}"
-    return f"brokers: private nodes of the local rabbitmq-server, not Docker: {why_local()}"
+        brokers = f"brokers: Docker, image {rabbitmq_image()}"
+    else:
+        brokers = f"brokers: private nodes of the local rabbitmq-server, not Docker: {why_local()}"
+    return [brokers, f"scripts run by: {script_python_version()}"]
 
 
 @pytest.fixture(scope="session", autouse=True)

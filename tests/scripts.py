@@ -23,6 +23,8 @@ SCRIPT_PYTHON = shlex.split(os.environ.get("TEST_SCRIPT_PYTHON", ""))
 # Where `wine` stands in it, if it does: the same words before it run `wineserver`.
 WINE = next((i for i, word in enumerate(SCRIPT_PYTHON) if Path(word).name == "wine"), None)
 WAITING = " [*] Waiting for messages. To exit press CTRL+C"
+# What Worker.terminate() sends, as the worker names it: Windows has no SIGTERM.
+STOP_SIGNAL = "Ctrl+Break" if WINE is not None else "SIGTERM"
 EXIT_CONFIG = 78  # the worker's exit code for what waiting cannot mend (BSD's EX_CONFIG)
 TUTORIAL_TASKS = [
     "First message.",
@@ -46,6 +48,14 @@ def interpreter(script):
     if not SCRIPT_PYTHON:
         return [script]
     return [*SCRIPT_PYTHON, "Z:" + str(script).replace("/", "\\") if WINE is not None else script]
+
+
+def script_python_version():
+    """What runs the scripts: its version string, platform and pika."""
+    asked = "import sys, pika; print(sys.version, 'on', sys.platform + ', pika', pika.__version__)"
+    python = SCRIPT_PYTHON or [sys.executable]
+    answer = subprocess.run([*python, "-c", asked], stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    return answer.stdout.strip() or f"{' '.join(python)}: {answer.stderr.strip()}"
 
 
 def start_script_python():

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from brokers import wait_until
-from scripts import WAITING, queue_drained, run_new_task
+from scripts import STOP_SIGNAL, WAITING, queue_drained, run_new_task
 
-STOP_NOW = "(SIGTERM again or Ctrl+C: stop now, and the task goes back to the queue)"
+STOP_NOW = f"({STOP_SIGNAL} again or Ctrl+C: stop now, and the task goes back to the queue)"
 
 
 def no_traceback(lines):
@@ -44,12 +44,12 @@ def test_sigterm_finishes_the_task_in_hand_acks_it_and_takes_no_other(broker, qu
     wait_until(lambda: time.monotonic() > received + 3, 10, "3 s of work")
 
     worker.terminate()
-    worker.wait_for("worker.py: stopping (SIGTERM)", stream="err", prefix=True, timeout=5)
+    worker.wait_for(f"worker.py: stopping ({STOP_SIGNAL})", stream="err", prefix=True, timeout=5)
     assert worker.wait_exit(timeout=15) == 0
     assert worker.lines == [WAITING, " [x] Received 'Finish me......'", " [x] Done"]
     assert worker.errors == [
-        f"worker.py: stopping (SIGTERM): taking no new task, finishing the one in hand {STOP_NOW}",
-        "worker.py: stopped (SIGTERM) once its task was done and acknowledged",
+        f"worker.py: stopping ({STOP_SIGNAL}): taking no new task, finishing the one in hand {STOP_NOW}",
+        f"worker.py: stopped ({STOP_SIGNAL}) once its task was done and acknowledged",
     ]
     # Acked once: only the task it never took is left, and nobody does the first again.
     spare = start_worker(queue)
@@ -60,15 +60,15 @@ def test_sigterm_finishes_the_task_in_hand_acks_it_and_takes_no_other(broker, qu
 
 @pytest.mark.parametrize(
     "second, signal_name, code",
-    [("terminate", "stopped (SIGTERM)", 0), ("interrupt", "interrupted", 130)],
-    ids=["sigterm-twice", "sigterm-then-ctrl-c"],
+    [("terminate", f"stopped ({STOP_SIGNAL})", 0), ("interrupt", "interrupted", 130)],
+    ids=["stop-twice", "stop-then-ctrl-c"],
 )
 def test_a_second_signal_during_the_warm_stop_stops_at_once(broker, queue, start_worker, second, signal_name, code):
     worker = start_worker(queue)
     run_new_task(broker.url, queue, "Handed back.....")
     worker.wait_for(" [x] Received 'Handed back.....'")
     worker.terminate()
-    worker.wait_for("worker.py: stopping (SIGTERM)", stream="err", prefix=True, timeout=5)
+    worker.wait_for(f"worker.py: stopping ({STOP_SIGNAL})", stream="err", prefix=True, timeout=5)
 
     asked = time.monotonic()
     getattr(worker, second)()
@@ -86,7 +86,7 @@ def test_sigterm_with_no_task_in_hand_stops_at_once(broker, queue, start_worker)
     worker.terminate()
     assert worker.wait_exit(timeout=5) == 0
     assert time.monotonic() - asked < 1.0
-    assert worker.errors == ["worker.py: stopped (SIGTERM)"]
+    assert worker.errors == [f"worker.py: stopped ({STOP_SIGNAL})"]
 
 
 def test_a_connection_lost_during_the_warm_stop_ends_it_without_a_reconnect(broker, queue, start_worker):
@@ -95,13 +95,13 @@ def test_a_connection_lost_during_the_warm_stop_ends_it_without_a_reconnect(brok
     run_new_task(broker.url, queue, "Interrupted by the broker.....")
     worker.wait_for(" [x] Received 'Interrupted by the broker.....'")
     worker.terminate()
-    worker.wait_for("worker.py: stopping (SIGTERM)", stream="err", prefix=True, timeout=5)
+    worker.wait_for(f"worker.py: stopping ({STOP_SIGNAL})", stream="err", prefix=True, timeout=5)
 
     broker.crash()
     assert worker.wait_exit(timeout=10) == 1
     last = worker.errors[-1]
     assert last.startswith("worker.py: lost the connection to the broker at "), worker.errors
-    assert last.endswith("; stopping as asked (SIGTERM); its unfinished task goes back to the queue"), last
+    assert last.endswith(f"; stopping as asked ({STOP_SIGNAL}); its unfinished task goes back to the queue"), last
     assert no_traceback(worker.errors)
     broker.start()
     spare = start_worker(queue)
