@@ -748,6 +748,14 @@ class PartitionableCluster(Cluster):
         everyone = {node.node for node in self.nodes}
         return all(self.running_nodes(n) == everyone and not self.partitions(n) for n in self.nodes)
 
+    def recover(self, node):
+        """Restart `node` as its operator would when it does not rejoin by
+        itself: under RabbitMQ 3.x's ignore, or when a 3.10.8 node on Erlang
+        25.1+ hangs in global:sync while it restarts after pause_minority
+        (rabbitmq-server#6034, fixed after 3.10.8: Debian 12 ships 3.10.8)."""
+        node.crash()
+        node.start()
+
     def wait_healed(self, timeout=120):
         """Every node sees every other running, and no partition. RabbitMQ
         3.x gets there by itself under pause_minority (as cluster/rabbitmq.conf

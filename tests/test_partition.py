@@ -35,7 +35,11 @@ def test_the_others_see_a_cut_node_down_and_every_rule_goes_even_when_the_test_f
             cluster.wait_cut_off(cut, timeout=120)
             raise AssertionError("the test failed here")
     assert our_rules(cluster) == []
-    cluster.wait_healed()  # RabbitMQ 3.x heals by itself under pause_minority, as shipped
+    try:
+        cluster.wait_healed(timeout=45)  # 3.x under pause_minority, as shipped: 5 to 15 s
+    except TimeoutError:  # Debian 12's 3.10.8 may hang rejoining (see recover)
+        cluster.recover(cut)
+        cluster.wait_healed()
 
 
 def test_a_rule_a_killed_run_left_behind_is_deleted_before_the_next_cut(partitionable):
