@@ -67,7 +67,8 @@ class Worker(workqueue.Client):
         self.received = 0  # every task received, for the idle check
         self.retry = Backoff()
         self.consumer_tag = None
-        self.idle_check = None  # the timer of the next idle check
+        self.idle_check = None  # the timer of the next look at the queue
+        self.looking = None  # the look under way
         self.stopping = None  # the signal's name, during a warm stop
         self.leaving = None  # (line, exit code), once it is leaving
         self.looking_at_queue = f"answer a look at queue {args.queue!r}"
@@ -119,34 +120,48 @@ class Worker(workqueue.Client):
 
     # A free worker that gets nothing while its queue has tasks waiting is
     # cut off from them: its node cannot reach the queue's leader (a network
-    # partition). It says so and goes on to the next URL.
-    def watch_idle(self, seen=None):
-        self.idle_check = self.ioloop.call_later(
-            self.args.timeout, functools.partial(self.check_idle, seen)
-        )
+    # partition), or has stopped answering. It says so and goes on to the
+    # next URL. A cut-off node may still answer, with the count it had at
+    # the cut: so the other nodes of --url are asked too, and most must agree.
+    def watch_idle(self, suspect=None):
+        """Look at the queue in --timeout s; `suspect`: the tasks received by
+        the last look, if it found tasks waiting that did not come."""
+        self.idle_check = self.ioloop.call_later(self.args.timeout, functools.partial(self.check_idle, suspect))
 
-    def check_idle(self, seen):
-        """`seen`: what the check before saw, (tasks received, tasks waiting)."""
+    def check_idle(self, suspect):
         self.idle_check = None
         if self.in_hand or self.channel is None or self.stopping or self.waiting_for:
             self.watch_idle()
             return
-        received = self.received
+        received, answers = self.received, []
+        others = [p for p in self.parameters if p != self.connected_to]
+        look = self.looking = object()  # this look, as opposed to one from a connection since lost
 
-        def counted(frame):
-            self.answered()
-            waiting = frame.method.message_count
-            if seen and seen[1] and waiting and seen[0] == received == self.received and not self.in_hand:
+        def counted(count):
+            if look is not self.looking:
+                return
+            answers.append(count)
+            if len(answers) < 1 + len(others):
+                return
+            waiting = [n for n in answers if n]
+            if len(waiting) <= len(self.parameters) / 2 or self.in_hand or received != self.received:
+                self.watch_idle()
+            elif suspect != received:
+                self.watch_idle(received)  # once more, to be sure
+            else:
+                seen = "as the broker sees it" if not others else f"as {len(waiting)} of {len(self.parameters)} nodes see it"
                 self.give_up(
-                    f"queue {self.args.queue!r} has {waiting} tasks waiting, yet none came to this free "
-                    f"worker for {self.args.timeout:g} s: the broker at "
+                    f"queue {self.args.queue!r} has {max(waiting)} tasks waiting ({seen}), yet none came to "
+                    f"this free worker for {self.args.timeout:g} s: the broker at "
                     f"{workqueue.where(self.parameters_in_use())} is likely cut off from the queue's leader"
                 )
-            else:
-                self.watch_idle((received, waiting))
 
         self.expect(self.looking_at_queue)
-        self.channel.queue_declare(self.args.queue, passive=True, callback=counted)
+        self.channel.queue_declare(
+            self.args.queue, passive=True, callback=lambda frame: (self.answered(), counted(frame.method.message_count))
+        )
+        for parameters in others:
+            workqueue.look_at_queue(self.ioloop, parameters, self.args.queue, self.args.timeout, counted)
 
     # What ends a connection.
     def on_cancelled(self, _frame):
@@ -171,6 +186,7 @@ class Worker(workqueue.Client):
         self.give_up(reason)
 
     def ended(self, problem):
+        self.looking = None
         if self.idle_check is not None:
             self.ioloop.remove_timeout(self.idle_check)
             self.idle_check = None

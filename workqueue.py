@@ -8,6 +8,7 @@ a deadline, and explain a broker's refusal in one line instead of a traceback.
 
 import argparse
 import collections
+import copy
 import functools
 import os
 import re
@@ -406,14 +407,7 @@ class Client:
             self._connecting = None
             self._end(None)
         elif self.connection.is_open:
-            self.connection.close()
-            self._deadline = self.ioloop.call_later(self.CLOSE_GRACE, self._drop)
-
-    def _drop(self):
-        """The broker has not answered our close: drop the connection (pika
-        has no public call for it). The broker sees its socket close."""
-        self._deadline = None
-        self.connection._adapter_disconnect_stream()
+            close_within(self.ioloop, self.connection, self.CLOSE_GRACE)
 
     def _end(self, reason):
         problem = self._problem if self._problem is not None or self._closing else reason
@@ -425,6 +419,52 @@ class Client:
     def parameters_in_use(self):
         """The connection's parameters (or all of them, between connections)."""
         return [self.connection.params] if self.connection is not None else self.parameters
+
+
+def close_within(ioloop, connection, grace):
+    """Close `connection`; drop it if the broker has not answered within
+    `grace` s (pika has no public call for that: the broker sees its socket
+    close)."""
+    connection.close()
+
+    def drop():
+        if not connection.is_closed:
+            connection._adapter_disconnect_stream()
+
+    ioloop.call_later(grace, drop)
+
+
+def look_at_queue(ioloop, parameters, queue, timeout, report):
+    """Ask the broker at `parameters`, on a short connection of its own, how
+    many tasks `queue` has waiting: report(count) once, None if it cannot say
+    within `timeout` s."""
+    looking = copy.copy(parameters)
+    looking.client_properties = {
+        **parameters.client_properties,
+        "connection_name": f"{SCRIPT} (pid {os.getpid()}): a look at queue {queue!r}",
+    }
+    answered = []
+
+    def answer(count, connection=None):
+        if answered:
+            return
+        answered.append(count)
+        ioloop.remove_timeout(deadline)
+        if connection is not None and connection.is_open:
+            close_within(ioloop, connection, Client.CLOSE_GRACE)
+        report(count)
+
+    def on_open(connection):
+        connection.channel(on_open_callback=lambda channel: channel.queue_declare(
+            queue, passive=True, callback=lambda frame: answer(frame.method.message_count, connection)))
+
+    connection = pika.SelectConnection(
+        looking, on_open_callback=on_open,
+        on_open_error_callback=lambda _connection, _error: answer(None),
+        on_close_callback=lambda _connection, _reason: answer(None),
+        custom_ioloop=ioloop,
+    )
+    deadline = ioloop.call_later(timeout, lambda: answer(None, connection))
 
 
 def on_ctrl_break(call):
