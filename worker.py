@@ -64,6 +64,7 @@ class Worker(workqueue.Client):
         super().__init__(parameters, args)
         self.tasks = TaskThread(self)
         self.in_hand = 0  # tasks received and not yet finished
+        self.task_since = None  # when the worker last took a task with nothing in hand
         self.received = 0  # every task received, for the idle check
         self.retry = Backoff()
         self.consumer_tag = None
@@ -107,6 +108,8 @@ class Worker(workqueue.Client):
             if ack is not None:
                 ack.send()
         else:
+            if self.in_hand == 0:
+                self.task_since = time.monotonic()
             self.in_hand += 1
             self.tasks.put(body, note, ack)
 
@@ -174,8 +177,9 @@ class Worker(workqueue.Client):
         self.answered()
         if self.in_hand:
             self.give_up(
-                "the broker cancelled our consumer while it held a task (RabbitMQ 4.x does this when "
-                "a task outlasts consumer_timeout, and gives the task to another worker)"
+                f"the broker cancelled our consumer {time.monotonic() - self.task_since:.0f} s into a task "
+                "(RabbitMQ 4.x does this when a task outlasts consumer_timeout, and gives the task to "
+                "another worker; or the queue's node went down)"
             )
         else:
             self.give_up("the broker cancelled our consumer (was the queue's node restarted or cut off?)")

@@ -76,9 +76,16 @@ def done(workers):
     return collections.Counter(t.partition(" (")[0] for w in workers for t in w.received())
 
 
-def cut_and_heal(cluster, queue, start_worker, capsys, cut, name):
+def cut_and_heal(cluster, queue, start_worker, capsys, cut, name, classic=None):
+    """Cut `cut` off for CUT s while tasks flow; with `classic`, a worker on
+    a majority node also consumes that classic queue, which lives on `cut`."""
     workers = [start_worker(queue, *QUORUM, url=cluster.urls(first)) for first in range(len(cluster.nodes))]
     cut_off_worker = workers[cluster.nodes.index(cut)]
+    majority = next(node for node in cluster.nodes if node is not cut)
+    if classic:
+        run_new_task(cut.url, classic, "Sent before the cut.")  # declares it on `cut`, its home
+        classic_worker = start_worker(classic, url=majority.url)
+        classic_worker.wait_for(" [x] Done")
 
     with Publishers(cluster, queue) as publishers:
         wait_until(lambda: len(publishers.sent()) >= 3, 30, "tasks flowing before the cut")
@@ -97,8 +104,7 @@ def cut_and_heal(cluster, queue, start_worker, capsys, cut, name):
         cluster.wait_healed(timeout=60)
         recovered = ""
     except TimeoutError:
-        other = next(node for node in cluster.nodes if node is not cut)
-        assert other.rabbitmqctl("eval", "rabbit_misc:version().").strip().startswith('"3.'), "4.x must heal by itself"
+        assert majority.rabbitmqctl("eval", "rabbit_misc:version().").strip().startswith('"3.'), "4.x must heal by itself"
         cluster.recover(cut)
         cluster.wait_healed()
         recovered = "; the cut-off 3.x node hung rejoining and was restarted"
@@ -119,6 +125,16 @@ def cut_and_heal(cluster, queue, start_worker, capsys, cut, name):
     took = [t for t, line in cut_off_worker.out if line.startswith(" [x] Received") and waiting_again < t < healed_at]
     assert took, (cut_off_worker.lines, cut_off_worker.errors)
 
+    if classic:
+        # Not "deleted": 3.x names the node, 4.x does not answer until the
+        # network is back. Either way the worker waits for it, and goes on.
+        home = f"worker.py: queue {classic!r} lives on node {cut.node}, which is down or cut off from the broker at "
+        silent = f"worker.py: the broker at {majority.host}:{majority.port} did not answer "
+        assert any(line.startswith((home, silent)) for line in classic_worker.errors), classic_worker.errors
+        assert not any("deleted" in line for line in classic_worker.errors), classic_worker.errors
+        run_new_task(majority.url, classic, "Sent after the heal")
+        classic_worker.wait_for(" [x] Received 'Sent after the heal'", timeout=60)
+
     # No task reported sent is lost; some may be done twice (at least once).
     sent = publishers.sent()
     wait_until(lambda: set(sent) <= set(done(workers)), 150, "every task reported sent to be done")
@@ -137,7 +153,8 @@ def cut_and_heal(cluster, queue, start_worker, capsys, cut, name):
 
 def test_the_leaders_node_cut_off(cluster, queue, start_worker, capsys):
     start_worker(queue, *QUORUM, url=cluster.nodes[0].url).stop()  # declares it: its leader is node 0
-    cut_and_heal(cluster, queue, start_worker, capsys, cut=cluster.leader(queue), name="the leader's node")
+    cut = cluster.leader(queue)
+    cut_and_heal(cluster, queue, start_worker, capsys, cut=cut, name="the leader's node", classic=f"{queue}-classic")
 
 
 def test_a_followers_node_cut_off(cluster, queue, start_worker, capsys):
