@@ -235,7 +235,7 @@ class Client:
         self.connection = self.channel = None
         self.waiting_for = None  # what the deadline is for
         self._deadline = None
-        self._connecting = None  # pika's connection workflow, while it runs
+        self._connecting = None  # a token for the connection attempt under way
         self._closing = False  # we asked for the close
         self._problem = None  # why we gave the connection up
         self._signals = collections.deque()
@@ -292,27 +292,29 @@ class Client:
     def _set_up(self, channel):
         self.channel = channel
         channel.add_on_close_callback(self._on_channel_closed)
-        queue, dead = self.args.queue, f"{self.args.queue}.dead"
         steps = [
             (self._declaring, lambda done: channel.queue_declare(
-                queue, durable=True, arguments=self.arguments, callback=done)),
+                self.args.queue, durable=True, arguments=self.arguments, callback=done)),
         ]
-        # The dead-letter queue and its binding are declared only where they
-        # are missing: a binding needs the whole cluster's metadata store,
-        # which a network partition can hold up for a minute.
-        if needs_dead_letter_queue(self.arguments, self.args) and not self._dead_letters_missing:
-            steps.append((self._checking_dead_letters, lambda done: channel.queue_declare(
-                dead, passive=True, callback=done)))
-        elif needs_dead_letter_queue(self.arguments, self.args):
-            steps += [
-                (f"answer the declaration of exchange {DEAD_LETTER_EXCHANGE!r}", lambda done: channel.exchange_declare(
-                    DEAD_LETTER_EXCHANGE, "direct", durable=True, callback=done)),
-                (f"answer the declaration of queue {dead!r}", lambda done: channel.queue_declare(
-                    dead, durable=True, arguments={"x-queue-type": "quorum"}, callback=done)),
-                (f"answer the binding of queue {dead!r}", lambda done: channel.queue_bind(
-                    dead, DEAD_LETTER_EXCHANGE, routing_key=queue, callback=done)),
-            ]
+        if needs_dead_letter_queue(self.arguments, self.args):
+            steps += self._dead_letter_steps(channel)
         self.in_turn([*steps, *self.steps(channel)], self._on_set_up)
+
+    def _dead_letter_steps(self, channel):
+        """A look for NAME.dead and, only where it is missing, its declaration
+        and binding: a binding needs the whole cluster's metadata store, which
+        a network partition can hold up for a minute."""
+        queue, dead = self.args.queue, f"{self.args.queue}.dead"
+        if not self._dead_letters_missing:
+            return [(self._checking_dead_letters, lambda done: channel.queue_declare(dead, passive=True, callback=done))]
+        return [
+            (f"answer the declaration of exchange {DEAD_LETTER_EXCHANGE!r}", lambda done: channel.exchange_declare(
+                DEAD_LETTER_EXCHANGE, "direct", durable=True, callback=done)),
+            (f"answer the declaration of queue {dead!r}", lambda done: channel.queue_declare(
+                dead, durable=True, arguments={"x-queue-type": "quorum"}, callback=done)),
+            (f"answer the binding of queue {dead!r}", lambda done: channel.queue_bind(
+                dead, DEAD_LETTER_EXCHANGE, routing_key=queue, callback=done)),
+        ]
 
     def _on_set_up(self):
         self._dead_letters_missing = False

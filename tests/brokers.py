@@ -381,9 +381,14 @@ def why_not_docker():
         client.ping()
     except Exception:  # no docker package, no socket, no engine: all mean no
         return "no Docker engine answers: start one, or use TEST_BROKER=local"
+    missing = why_no_image(client, rabbitmq_image(), "RABBITMQ_IMAGE", ".ci/rabbitmq-image")
+    return missing and f"{missing}, or use TEST_BROKER=local"
+
+
+def why_no_image(client, image, variable, builder):
+    """Why `image` cannot be had here, or None: it is here, or is pulled now."""
     import docker
 
-    image = rabbitmq_image()
     try:
         client.images.get(image)
     except docker.errors.ImageNotFound:
@@ -391,8 +396,8 @@ def why_not_docker():
             client.images.pull(image)
         except docker.errors.APIError as exc:
             return (
-                f"the image {image} is not here and cannot be pulled ({exc.explanation}): set RABBITMQ_IMAGE "
-                "to one that is (.ci/rabbitmq-image builds one without a registry), or use TEST_BROKER=local"
+                f"the image {image} is not here and cannot be pulled ({exc.explanation}): set {variable} "
+                f"to one that is ({builder} builds one without a registry)"
             )
     return None
 

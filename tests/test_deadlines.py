@@ -2,11 +2,10 @@
 process paused, every connection left open) is given up after --timeout,
 and the scripts say what they waited for and what became of the tasks."""
 
-import subprocess
 import time
 
 from brokers import wait_until
-from scripts import SCRIPT_ENV, Feeder, command, queue_drained, run_new_task
+from scripts import Feeder, queue_drained, run_new_task
 
 TIMEOUT = ("--timeout", "2")
 

@@ -3,7 +3,6 @@ that exists and, where it names one, to an anchor in it. http(s) links are
 not followed (no network here)."""
 
 import re
-from pathlib import Path
 from urllib.parse import unquote
 
 import pytest

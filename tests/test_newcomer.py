@@ -2,7 +2,6 @@
 reconnects that must not pile up connections, edge inputs."""
 
 import re
-import signal
 import subprocess
 import sys
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pika
 import pytest
 
-from brokers import COMPOSE_FILE, LOOPBACK, ComposeProject, broker_kind, free_port, wait_until, why_local
+from brokers import COMPOSE_FILE, LOOPBACK, ComposeProject, broker_kind, free_port, wait_until, why_local, why_no_image
 from scripts import TUTORIAL_TASKS, WAITING, queue_drained, run_new_task
 
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -78,24 +78,6 @@ def default_base_image():
     return line.partition("=")[2]
 
 
-def why_no_base_image(base):
-    """Why the image cannot be built on `base` here, or None: it is here, or pulled now."""
-    import docker
-
-    client = docker.from_env()
-    try:
-        client.images.get(base)
-    except docker.errors.ImageNotFound:
-        try:
-            client.images.pull(base)
-        except docker.errors.APIError as exc:
-            return (
-                f"the base image {base} is not here and cannot be pulled ({exc.explanation}): set "
-                "WORKER_BASE_IMAGE to one that is (.ci/python-image builds one without a registry)"
-            )
-    return None
-
-
 @pytest.fixture(scope="module")
 def worker_image(tmp_path_factory):
     """The workers' image, built by `docker compose build` from the Dockerfile,
@@ -104,7 +86,7 @@ def worker_image(tmp_path_factory):
 
     image = f"work-queues/worker:test-{uuid.uuid4().hex[:8]}"
     base = os.environ.get("WORKER_BASE_IMAGE")
-    why_not = why_no_base_image(base or default_base_image())
+    why_not = why_no_image(docker.from_env(), base or default_base_image(), "WORKER_BASE_IMAGE", ".ci/python-image")
     if why_not:
         pytest.fail(why_not)
     with package_index(tmp_path_factory.mktemp("package-index")) as index:
