@@ -480,7 +480,7 @@ class DockerBroker(ContainerBroker):
 
 def compose_command():
     """Compose v2 (`docker compose`) where the plugin is there, else v1."""
-    v2 = subprocess.run(["docker", "compose", "version"], capture_output=True)
+    v2 = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=60)
     return ["docker", "compose"] if v2.returncode == 0 else ["docker-compose"]
 
 

@@ -66,9 +66,9 @@ def start_script_python():
         return
     wineserver = [*SCRIPT_PYTHON[:WINE], "wineserver"]
     quiet = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-    subprocess.run([*wineserver, "--kill"], stderr=subprocess.DEVNULL)  # one left from before
+    subprocess.run([*wineserver, "--kill"], stderr=subprocess.DEVNULL, timeout=30)  # one left from before
     subprocess.run([*wineserver, "--wait"], timeout=30)
-    subprocess.run([*wineserver, "--persistent"], **quiet)
+    subprocess.run([*wineserver, "--persistent"], timeout=30, **quiet)
     subprocess.run([*SCRIPT_PYTHON, "-c", "pass"], timeout=60, **quiet)
 
 
@@ -77,7 +77,7 @@ def stop_script_python():
     if WINE is None:
         return
     wineserver = [*SCRIPT_PYTHON[:WINE], "wineserver"]
-    subprocess.run([*wineserver, "--kill"], stderr=subprocess.DEVNULL)
+    subprocess.run([*wineserver, "--kill"], stderr=subprocess.DEVNULL, timeout=30)
     subprocess.run([*wineserver, "--wait"], timeout=30)
 
 
