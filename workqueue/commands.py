@@ -1,0 +1,323 @@
+"""--run COMMAND: each task done by a program, with the task's text as its
+last argument.
+
+COMMAND is split into words as the platform's shell would split it (POSIX:
+shlex; Windows: the rules of the C runtime and CommandLineToArgvW), but no
+shell ever runs: the task's text is one argument, verbatim, whatever `;`,
+`$(...)`, quotes, backquotes or newlines it holds. The program's output is
+the worker's (inherited), so it shows between ` [x] Received` and the task's
+last line. Exit 0 is done; any other exit, or a signal, is failed.
+
+A command ends with everything it started: on POSIX it leads a session (and
+process group) of its own, and what is left of the group when it exits, or
+all of it at its time limit, gets SIGTERM, then SIGKILL after GRACE; on
+Windows it runs in a job object that is terminated (and that the system
+closes, killing its processes, if the worker dies).
+"""
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from workqueue.failures import TaskFailed, exit_reason, time_limit_reason
+
+ON_WINDOWS = sys.platform == "win32"
+GRACE = 2.0  # s a command's processes have between SIGTERM and SIGKILL
+# A batch file runs under cmd.exe, which reads its arguments as commands
+# (CVE-2024-24576, "BatBadBut"): a task's text must never reach it.
+BATCH_FILES = (".bat", ".cmd")
+
+
+class BadCommand(ValueError):
+    """COMMAND cannot be run: the one line says why."""
+
+
+# Splitting COMMAND into words.
+def split(command, windows=ON_WINDOWS):
+    """COMMAND's words, as the platform's shell or C runtime splits them."""
+    words = split_windows(command) if windows else split_posix(command)
+    if not words or not words[0]:
+        raise BadCommand("--run needs a command, such as --run 'python3 make_thumbnail.py'")
+    return words
+
+
+def split_posix(command):
+    try:
+        return shlex.split(command)
+    except ValueError as exc:  # "No closing quotation", "No escaped character"
+        raise BadCommand(f"--run {command!r}: {str(exc)[0].lower()}{str(exc)[1:]}") from None
+
+
+def split_windows(command):
+    """The words of a Windows command line, as the Microsoft C runtime (and
+    CommandLineToArgvW) makes argv of it: the program's name may be quoted,
+    its backslashes are its own; in the other words, 2n backslashes before a
+    quote are n and the quote toggles quoting, 2n+1 are n and a literal quote,
+    "" inside quotes is a literal quote, other backslashes are themselves."""
+    words, i, n = [], 0, len(command)
+    blank = " \t"
+    while i < n and command[i] in blank:
+        i += 1
+    if i == n:
+        return words
+    # The program's name: quotes group, nothing escapes.
+    word, quoted = [], False
+    while i < n and (quoted or command[i] not in blank):
+        if command[i] == '"':
+            quoted = not quoted
+        else:
+            word.append(command[i])
+        i += 1
+    words.append("".join(word))
+    # The arguments.
+    while True:
+        while i < n and command[i] in blank:
+            i += 1
+        if i == n:
+            return words
+        word, quoted = [], False
+        while True:
+            backslashes = 0
+            while i < n and command[i] == "\\":
+                backslashes += 1
+                i += 1
+            literal = True
+            if i < n and command[i] == '"':
+                if backslashes % 2 == 0:
+                    if quoted and i + 1 < n and command[i + 1] == '"':
+                        i += 1  # "" inside quotes: one literal quote
+                    else:
+                        literal = False
+                        quoted = not quoted
+                backslashes //= 2
+            word.append("\\" * backslashes)
+            if i == n or (not quoted and command[i] in blank):
+                break
+            if literal:
+                word.append(command[i])
+            i += 1
+        words.append("".join(word))
+
+
+def task_argument(body, windows=ON_WINDOWS):
+    """The task's text as one argument. POSIX arguments are bytes: a body that
+    is not UTF-8 goes as it is (os.fsdecode's surrogates encode back to the
+    same bytes). Windows arguments are UTF-16 text: such bytes become U+FFFD."""
+    return body.decode("utf-8", "replace") if windows else os.fsdecode(body)
+
+
+def prepare(command, windows=ON_WINDOWS):
+    """COMMAND's words with its program found on PATH, as the shell would find
+    it; BadCommand if it cannot be run."""
+    words = split(command, windows)
+    program = shutil.which(words[0])
+    if program is None:
+        raise BadCommand(f"--run: no program {words[0]!r} found (not on PATH, or not executable)")
+    if windows and program.lower().endswith(BATCH_FILES):
+        raise BadCommand(
+            f"--run: {words[0]!r} is a batch file, which cmd.exe runs reading its arguments as "
+            "commands: a task's text must not go there; run a program (python, powershell -File ...)"
+        )
+    return [program, *words[1:]]
+
+
+# Running it.
+class Command:
+    """COMMAND of --run, run once per task on the task thread; end_now() may
+    be called from another thread (the worker leaving at once)."""
+
+    def __init__(self, words, time_limit=None):
+        self.words = words
+        self.time_limit = time_limit
+        self._lock = threading.Lock()
+        self._running = None  # the Process of the task in hand
+        self._ended = False
+
+    def run(self, body):
+        """Run the command for a task: return when it exited 0, else raise
+        TaskFailed with the reason."""
+        argv = [*self.words, task_argument(body)]
+        with self._lock:
+            if self._ended:
+                raise TaskFailed("the worker is leaving")
+            try:
+                process = self._running = Process(argv)
+            except ValueError:  # subprocess: "embedded null byte"
+                raise TaskFailed("the task holds a NUL byte, which no program's argument can carry") from None
+            except OSError as exc:
+                raise TaskFailed(f"cannot start {self.words[0]}: {exc.strerror or exc}") from None
+        try:
+            returncode = process.wait(self.time_limit)
+        finally:
+            process.end()  # what it left running, or all of it at the time limit
+            with self._lock:
+                self._running = None
+        if returncode is None:
+            raise TaskFailed(time_limit_reason(self.time_limit))
+        reason = exit_reason(returncode, ON_WINDOWS)
+        if reason is not None:
+            raise TaskFailed(reason)
+
+    def end_now(self):
+        """The worker leaves at once (Ctrl+C): end the command in hand with all
+        it started, without grace, so that nothing of it runs on orphaned."""
+        with self._lock:
+            self._ended = True
+            if self._running is not None:
+                self._running.kill()
+
+
+class Process:
+    """A command's process and everything it starts: its own process group
+    (POSIX) or job object (Windows)."""
+
+    def __init__(self, argv):
+        self._lock = threading.Lock()  # kill() may come from another thread while end() runs
+        streams = dict(stdin=subprocess.DEVNULL, stdout=_inherited(sys.stdout), stderr=_inherited(sys.stderr))
+        if ON_WINDOWS:
+            self._job = _windows_job()
+            try:
+                # Suspended until it is in the job, so that nothing it starts escapes it.
+                self._popen = subprocess.Popen(argv, creationflags=_CREATE_SUSPENDED, **streams)
+            except BaseException:
+                _kernel32.CloseHandle(self._job)
+                raise
+            _assign_and_resume(self._job, self._popen)
+        else:
+            self._popen = subprocess.Popen(argv, start_new_session=True, **streams)
+
+    def wait(self, limit):
+        """The exit status, or None if it was still running after `limit` s."""
+        try:
+            return self._popen.wait(limit)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def end(self):
+        """End whatever of it still runs: SIGTERM to its group, SIGKILL to what
+        is left after GRACE (POSIX); terminate its job (Windows)."""
+        if ON_WINDOWS:
+            with self._lock:
+                _kernel32.TerminateJobObject(self._job, 1)
+                _kernel32.CloseHandle(self._job)
+                self._job = None
+            self._popen.wait()
+            return
+        group = self._popen.pid  # it leads its session, so its pid names its group
+        if not _signal_group(group, signal.SIGTERM):
+            self._popen.wait()
+            return
+        deadline = time.monotonic() + GRACE
+        while time.monotonic() < deadline:
+            self._popen.poll()  # reap the leader, which would keep the group alive
+            if not _signal_group(group, 0):
+                break
+            time.sleep(0.05)
+        else:
+            _signal_group(group, signal.SIGKILL)
+        self._popen.wait()
+
+    def kill(self):
+        """End it all now."""
+        if ON_WINDOWS:
+            with self._lock:
+                if self._job is not None:
+                    _kernel32.TerminateJobObject(self._job, 1)
+        else:
+            _signal_group(self._popen.pid, signal.SIGKILL)
+
+
+def _signal_group(group, signum):
+    """Send `signum` to the process group; False if none of it is left."""
+    try:
+        os.killpg(group, signum)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # one of it became another user's (setuid): nothing more we may do
+        return False
+    return True
+
+
+def _inherited(stream):
+    """The file descriptor of the worker's stream, for the command to write
+    to; None (Popen's default, also inherited) if it has none."""
+    try:
+        return stream.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+# Windows: a job object that ends every process in it when terminated or
+# closed (also when the worker dies: the system closes its handles).
+if ON_WINDOWS:
+    import ctypes
+    from ctypes import wintypes
+
+    _kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    _ntdll = ctypes.WinDLL("ntdll")
+    _CREATE_SUSPENDED = 0x00000004
+    _JOB_OBJECT_EXTENDED_LIMIT_INFORMATION = 9
+    _JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE = 0x00002000
+
+    class _BasicLimits(ctypes.Structure):
+        _fields_ = [
+            ("PerProcessUserTimeLimit", ctypes.c_int64),
+            ("PerJobUserTimeLimit", ctypes.c_int64),
+            ("LimitFlags", wintypes.DWORD),
+            ("MinimumWorkingSetSize", ctypes.c_size_t),
+            ("MaximumWorkingSetSize", ctypes.c_size_t),
+            ("ActiveProcessLimit", wintypes.DWORD),
+            ("Affinity", ctypes.c_size_t),
+            ("PriorityClass", wintypes.DWORD),
+            ("SchedulingClass", wintypes.DWORD),
+        ]
+
+    class _ExtendedLimits(ctypes.Structure):
+        _fields_ = [
+            ("BasicLimitInformation", _BasicLimits),
+            ("IoInfo", ctypes.c_uint64 * 6),
+            ("ProcessMemoryLimit", ctypes.c_size_t),
+            ("JobMemoryLimit", ctypes.c_size_t),
+            ("PeakProcessMemoryUsed", ctypes.c_size_t),
+            ("PeakJobMemoryUsed", ctypes.c_size_t),
+        ]
+
+    _kernel32.CreateJobObjectW.restype = wintypes.HANDLE
+    _kernel32.CreateJobObjectW.argtypes = (wintypes.LPVOID, wintypes.LPCWSTR)
+    _kernel32.SetInformationJobObject.argtypes = (wintypes.HANDLE, ctypes.c_int, wintypes.LPVOID, wintypes.DWORD)
+    _kernel32.AssignProcessToJobObject.argtypes = (wintypes.HANDLE, wintypes.HANDLE)
+    _kernel32.TerminateJobObject.argtypes = (wintypes.HANDLE, wintypes.UINT)
+    _kernel32.CloseHandle.argtypes = (wintypes.HANDLE,)
+    _ntdll.NtResumeProcess.argtypes = (wintypes.HANDLE,)
+
+    def _windows_job():
+        job = _kernel32.CreateJobObjectW(None, None)
+        if not job:
+            raise ctypes.WinError(ctypes.get_last_error())
+        limits = _ExtendedLimits()
+        limits.BasicLimitInformation.LimitFlags = _JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE
+        if not _kernel32.SetInformationJobObject(
+            job, _JOB_OBJECT_EXTENDED_LIMIT_INFORMATION, ctypes.byref(limits), ctypes.sizeof(limits)
+        ):
+            error = ctypes.get_last_error()
+            _kernel32.CloseHandle(job)
+            raise ctypes.WinError(error)
+        return job
+
+    def _assign_and_resume(job, popen):
+        handle = int(popen._handle)  # Popen keeps the process handle; it has no public name
+        if not _kernel32.AssignProcessToJobObject(job, handle):
+            error = ctypes.get_last_error()
+            popen.kill()
+            popen.wait()
+            _kernel32.CloseHandle(job)
+            raise ctypes.WinError(error)
+        # Popen closes the thread's handle, so the process is resumed whole.
+        _ntdll.NtResumeProcess(handle)
+else:
+    _CREATE_SUSPENDED = 0
