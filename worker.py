@@ -56,7 +56,7 @@ class Worker:
         self.settings = settings
         self.queue = TaskQueue(settings.queue, settings.queue_type)
         self.session = Session(settings, self.steps, self.ready, self.ended, self.channel_closed)
-        self.tasks = Tasks(self.session.ioloop, self.do, self.finished, self.output_lost)
+        self.tasks = Tasks(self.session.ioloop, callback, self.finished, self.output_lost)
         self.watch = CutOffWatch(self.session, self.queue, self.free, lambda: self.tasks.taken)
         self.reconnect = Reconnect(settings.parameters)
         self.phase = Running()
@@ -88,9 +88,6 @@ class Worker:
     def on_message(self, channel, method, properties, body):
         note = redelivery_note(method, properties)
         self.tasks.put(Task(body, note, None if self.settings.no_ack else channel, method.delivery_tag))
-
-    def do(self, task):
-        callback(task.body, task.note)
 
     def finished(self, task, outcome):
         """Back on the I/O loop: ack the task done, on the channel it came on."""

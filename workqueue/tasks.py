@@ -37,7 +37,7 @@ def redelivery_note(method, properties):
 
 
 class Tasks:
-    """do(task) on the task thread; then, on the I/O loop, finished(task,
+    """do(body, note) on the task thread; then, on the I/O loop, finished(task,
     outcome): None when done, the exception when it failed, SKIPPED when its
     channel had closed (the broker gives it out again). If the output is
     gone, output_lost(exc) instead, and the thread stops."""
@@ -92,7 +92,7 @@ class Tasks:
                 outcome = SKIPPED  # its connection is gone: not done, the broker gives it out again
             else:
                 try:
-                    self._do(task)
+                    self._do(task.body, task.note)
                     outcome = None
                 except OutputLost as exc:
                     self._report(lambda exc=exc: self._output_lost(exc))
