@@ -28,7 +28,8 @@ ENV PATH=/opt/venv/bin:$PATH
 # Not root. A numeric USER, so that Kubernetes' runAsNonRoot can check it.
 RUN groupadd --system --gid 10001 worker \
     && useradd --system --uid 10001 --gid worker --no-create-home --home-dir /nonexistent worker
-COPY new_task.py worker.py workqueue.py /app/
+COPY new_task.py worker.py /app/
+COPY workqueue/ /app/workqueue/
 RUN python -m compileall -q /app
 WORKDIR /app
 USER 10001:10001

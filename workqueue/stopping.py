@@ -1,0 +1,36 @@
+"""A worker's phases, from running to leaving, and the way out of the
+process: one line saying why, and the exit code that goes with it."""
+
+import os
+import sys
+from typing import NamedTuple
+
+from workqueue import output
+from workqueue.problems import EXIT_INTERRUPTED
+
+
+class Running(NamedTuple):
+    """Taking tasks."""
+
+
+class Draining(NamedTuple):
+    """A warm stop: no new task, the one in hand finished and acked."""
+
+    signal: str  # the stop asked for, as the user knows it: SIGTERM, Ctrl+Break
+
+
+class Leaving(NamedTuple):
+    """Closing the connection, then exiting."""
+
+    reason: str  # the last line on stderr
+    code: int  # the exit code
+
+
+def exit_now(reason, code):
+    """Say why, and exit at once: the task thread may be in the middle of a
+    task, which is not acked and goes back to the queue."""
+    if code == EXIT_INTERRUPTED and sys.stderr.isatty():
+        print(file=sys.stderr)  # off the line where the terminal echoed ^C
+    output.complain(reason)
+    output.flush_or_drop()
+    os._exit(code)
