@@ -14,29 +14,26 @@ the task thread that keeps heartbeats answered (tasks.py), the warm stop
 
 import signal
 import time
-import traceback
 
 import workqueue  # noqa: F401  first: it says what to do if pika is not installed
-from workqueue import options, output, signals
+from workqueue import failures, options, output, signals
+from workqueue.failed_tasks import FailedTasks
 from workqueue.problems import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, no_such_queue
 from workqueue.reconnect import Reconnect
 from workqueue.session import Session, Step
 from workqueue.stopping import Draining, Leaving, Running, exit_now
 from workqueue.tasks import SKIPPED, Task, Tasks, redelivery_note
+from workqueue.time_limit import WorkTimeLimit
 from workqueue.topology import TaskQueue
 from workqueue.watch import CutOffWatch
 
 WAITING = " [*] Waiting for messages. To exit press CTRL+C"
 
 
-def callback(body, note=""):
-    """The tutorial's callback, run on the task thread: a second of work per
-    dot. Put real work in place of the sleep: return when it is done, raise
-    when it failed."""
-    output.say(f" [x] Received {output.shown(body)}{note}")
+def work(body):
+    """The tutorial's callback: one second of work per dot. Put real work here: return when it is done, raise when it failed."""
     if b"." in body:  # (time.sleep(0) still costs 0.1 ms on Linux: its timer slack)
         time.sleep(body.count(b"."))
-    output.say(" [x] Done")
 
 
 def main():
@@ -46,6 +43,8 @@ def main():
     signals.catch(worker.session.ioloop, worker.on_signal, signal.SIGINT, *signals.STOP_SIGNALS)
     worker.session.connect()  # over the URLs in turn; then steps(), each answered within --timeout
     worker.session.ioloop.start()  # until the worker leaves
+    if settings.command is not None:
+        settings.command.end_now()  # nothing of --run's command runs on, orphaned
     exit_now(*worker.phase)
 
 
@@ -56,7 +55,11 @@ class Worker:
         self.settings = settings
         self.queue = TaskQueue(settings.queue, settings.queue_type)
         self.session = Session(settings, self.steps, self.ready, self.ended, self.channel_closed)
-        self.tasks = Tasks(self.session.ioloop, callback, self.finished, self.output_lost)
+        self.work = work if settings.command is None else settings.command.run  # --run: docs/real-work.md
+        self.tasks = Tasks(self.session.ioloop, self.do, self.finished, self.output_lost)
+        self.failed_tasks = FailedTasks(self.session, settings, work)  # retried later, or parked
+        self.time_limit = WorkTimeLimit(self.session.ioloop, settings.time_limit if self.work is work else None,
+                                        self.past_time_limit)
         self.watch = CutOffWatch(self.session, self.queue, self.free, lambda: self.tasks.taken)
         self.reconnect = Reconnect(settings.parameters)
         self.phase = Running()
@@ -68,7 +71,7 @@ class Worker:
             prefetch_count=self.settings.prefetch, callback=done))
         return [
             *self.queue.steps(),  # channel.queue_declare(queue, durable=True): see workqueue/topology.py
-            *([] if self.settings.no_ack else [qos]),
+            *([] if self.settings.no_ack else [qos, self.failed_tasks.confirm_step()]),
             Step("answer basic.consume", self.consume),
         ]
 
@@ -87,26 +90,44 @@ class Worker:
     # A task arrives: the task thread does it (callback, above); then its ack.
     def on_message(self, channel, method, properties, body):
         note = redelivery_note(method, properties)
-        self.tasks.put(Task(body, note, None if self.settings.no_ack else channel, method.delivery_tag))
+        self.tasks.put(Task(body, properties, note, None if self.settings.no_ack else channel, method.delivery_tag))
+
+    def do(self, task):
+        """On the task thread: the tutorial's lines, and the work between them."""
+        output.say(f" [x] Received {output.shown(task.body)}{task.note}")
+        self.time_limit.started(task)
+        self.work(task.body)  # a failure raises: finished() hears it
+        output.say(" [x] Done")
 
     def finished(self, task, outcome):
-        """Back on the I/O loop: ack the task done, on the channel it came on."""
+        """Back on the I/O loop: ack the task done, on the channel it came on;
+        one that failed is tried again later, or parked (failed_tasks.py)."""
+        if not self.time_limit.finished(task):
+            return  # failed at its time limit already
         if outcome not in (None, SKIPPED):
-            traceback.print_exception(outcome)  # the work's own error: the user's code to debug
-            output.complain(f"task {output.shown(task.body)} failed ({type(outcome).__name__}: {outcome})")
+            self.failed_tasks.failed(task, outcome, self.settled)
+            return
         if task.channel is None or outcome is SKIPPED:
             pass  # --no-ack: nothing to ack; skipped: the broker gives it out again
         elif not task.channel.is_open:
             output.complain("the task's channel closed before its ack; the broker will deliver the task again")
-        elif outcome is None:
-            task.channel.basic_ack(task.delivery_tag)
         else:
-            task.channel.basic_nack(task.delivery_tag, requeue=True)
-        if isinstance(self.phase, Draining) and self.tasks.in_hand == 0:
+            task.channel.basic_ack(task.delivery_tag)
+        self.settled()
+
+    def settled(self):
+        if isinstance(self.phase, Draining) and self.tasks.in_hand == 0 and self.failed_tasks.settling == 0:
             self.leave(f"stopped ({self.phase.signal}) once its task was done and acknowledged", 0)
 
+    def past_time_limit(self, task):
+        """The Python work() cannot be stopped (time_limit.py): its task has failed, and the worker leaves."""
+        reason = failures.time_limit_reason(self.settings.time_limit)
+        self.failed_tasks.failed(task, failures.TaskFailed(reason), lambda: self.leave(
+            f"the work of task {output.shown(task.body)} is still running on its thread, which nothing can "
+            "stop: leaving, so that it ends with the worker", EXIT_FAILED, held=self.tasks.in_hand - 1))
+
     def free(self):
-        return isinstance(self.phase, Running) and self.tasks.in_hand == 0
+        return isinstance(self.phase, Running) and self.tasks.in_hand == 0 and self.failed_tasks.settling == 0
 
     # What ends a connection.
     def on_cancelled(self, _frame):
@@ -135,6 +156,7 @@ class Worker:
 
     def ended(self, problem):
         self.watch.stop()
+        self.failed_tasks.connection_ended()
         if isinstance(self.phase, Leaving):  # every close we ask for is a leave
             self.session.ioloop.stop()
             return
@@ -180,13 +202,14 @@ class Worker:
         output.drop()
         self.leave(f"standard output is gone ({exc}): stopping", EXIT_FAILED, in_hand=True)
 
-    def leave(self, reason, code, in_hand=False):
-        """Close without acking the tasks in hand: the broker gives them to
-        other workers (with --no-ack it has forgotten them already)."""
+    def leave(self, reason, code, in_hand=False, held=None):
+        """Close without acking the tasks in hand (`held`, if not all that the
+        thread holds): the broker gives them to other workers (with --no-ack
+        it has forgotten them already)."""
         if isinstance(self.phase, Leaving):
             self.session.ioloop.stop()  # asked twice: at once
             return
-        if in_hand or self.tasks.in_hand:
+        if in_hand or (self.tasks.in_hand if held is None else held):
             reason += (
                 "; the tasks it had taken are lost (--no-ack)"
                 if self.settings.no_ack

@@ -50,11 +50,11 @@ def exception_reason(exc):
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def users_traceback(exc):
-    """The traceback of an exception raised by the user's work(), from the
-    work() frame down: the user's code to debug, without the frame of ours
-    that called it."""
+def users_traceback(exc, work):
+    """The traceback of an exception raised by the user's function `work`,
+    from its frame down: the user's code to debug, without the frames of
+    ours that called it."""
     tb = exc.__traceback__
-    if tb is not None and tb.tb_next is not None:
-        tb = tb.tb_next  # ours: the call of work()
-    return "".join(traceback.format_exception(type(exc), exc, tb))
+    while tb is not None and tb.tb_frame.f_code is not work.__code__:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))

@@ -9,7 +9,7 @@ import urllib.parse
 
 import pika
 
-from workqueue import SCRIPT, output
+from workqueue import SCRIPT, commands, output, retries
 
 DEFAULT_URL = "amqp://guest:guest@localhost:5672/%2F"
 DEFAULT_QUEUE = "test_dur"  # the tutorial's durable queue
@@ -71,12 +71,57 @@ def worker_settings(argv=None):
         help="automatic acks (the tutorial's demonstration): the broker pushes this worker "
         "every waiting task at once, and every task it has not finished is lost if it dies",
     )
+    real_work_options(parser)
     settings = parse_args(parser, argv)
     if settings.no_ack and settings.prefetch is not None:
         parser.error("--prefetch has no effect with --no-ack: the broker sends every task at once")
     if settings.prefetch is None:
         settings.prefetch = 1  # fair dispatch
+    with_real_work(parser, settings)
     return with_urls(parser, settings)
+
+
+def real_work_options(parser):
+    """The worker's options for real work (docs/real-work.md)."""
+    parser.add_argument(
+        "--run", metavar="COMMAND",
+        help="do each task by running COMMAND (split as a shell would; no shell runs) with "
+        "the task's text as its last argument: exit status 0 is done, anything else failed",
+    )
+    parser.add_argument(
+        "--time-limit", type=seconds, metavar="SECONDS",
+        help="a task still running after SECONDS has failed: --run's command is ended with "
+        "all it started; the Python work(), which nothing can stop, makes the worker leave "
+        "(exit 1) (default: none)",
+    )
+    parser.add_argument(
+        "--attempts", type=integer_between(1, retries.MAX_ATTEMPTS), metavar="N",
+        help="attempts at a failing task before it is parked in QUEUE.dead "
+        f"(default: {retries.DEFAULT_ATTEMPTS})",
+    )
+    parser.add_argument(
+        "--retry-delay", type=seconds, metavar="SECONDS",
+        help="how long a failed task waits before it is tried again; doubled after each "
+        f"failure (default: {retries.DEFAULT_RETRY_DELAY:g})",
+    )
+
+
+def with_real_work(parser, settings):
+    """The settings, with `command` (--run's, or None) and `retries` (the
+    RetryPolicy); what cannot be right is a usage error."""
+    if settings.no_ack and (settings.attempts is not None or settings.retry_delay is not None):
+        parser.error("--attempts and --retry-delay have no effect with --no-ack: a failed task is gone")
+    settings.retries = retries.RetryPolicy(
+        settings.attempts or retries.DEFAULT_ATTEMPTS, settings.retry_delay or retries.DEFAULT_RETRY_DELAY)
+    too_long = None if settings.no_ack else settings.retries.name_too_long(settings.queue)
+    if too_long:
+        parser.error(too_long)
+    settings.command = None
+    if settings.run is not None:
+        try:
+            settings.command = commands.Command(commands.prepare(settings.run), settings.time_limit)
+        except commands.BadCommand as exc:
+            parser.error(str(exc))
 
 
 def parse_args(parser, argv):

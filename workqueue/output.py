@@ -42,6 +42,15 @@ def complain(message):
         pass  # stderr is gone too: nobody left to tell
 
 
+def theirs(text):
+    """Text that is not ours (the traceback of the user's work), on stderr as it is."""
+    try:
+        sys.stderr.write(text if text.endswith("\n") else text + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
 def drop():
     """Once stdout is gone: point it at the null device, so that nothing
     fails again when Python flushes it at exit."""

@@ -1,14 +1,15 @@
 """The broker's part of a failed task (workqueue/retries.py decides where it
 goes): declare that queue, publish the task's copy there, wait for the
-broker's confirm, and only then ack the original. Requests as steps, (what,
-request(done)) pairs for a session that sends them in turn, each under its
-deadline; the ack is the session's, once the steps are done.
+broker's confirm, and only then ack the original. Requests as Steps, which
+the session sends in turn, each answered within --timeout; the ack is the
+worker's, once they are done.
 """
 
 import pika
 import pika.spec
 
 from workqueue import retries
+from workqueue.session import Step
 
 
 class Confirms:
@@ -26,11 +27,14 @@ class Confirms:
         self._waiting = {}  # delivery tag -> outcome(problem or None)
         self._returned = set()
 
-    def select_step(self, channel):
-        """Put the channel in confirm mode: a set-up step (not with --no-ack)."""
+    def select_step(self):
+        """Put each new channel in confirm mode: a set-up step (not with --no-ack)."""
+        return Step("answer confirm.select", self._select)
+
+    def _select(self, channel, done):
         self.reset()
         channel.add_on_return_callback(self._on_return)
-        return ("answer confirm.select", lambda done: channel.confirm_delivery(self._on_confirm, callback=done))
+        channel.confirm_delivery(self._on_confirm, callback=done)
 
     def publish(self, channel, queue, body, properties, outcome):
         """Publish to `queue` through the default exchange; outcome(None) once
@@ -55,7 +59,7 @@ class Confirms:
                 outcome(None if acked and not returned else "could not route (basic.return)" if returned else "refused (basic.nack)")
 
 
-def after_failure(channel, confirms, outcome, body, properties, fail):
+def after_failure(confirms, outcome, body, properties, fail):
     """The steps that put the copy of a failed task where `outcome` (a
     retries.Retry or retries.Park) says; `properties` the task's (pika's
     BasicProperties). If the broker does not take the copy, fail(problem):
@@ -63,10 +67,10 @@ def after_failure(channel, confirms, outcome, body, properties, fail):
     comes back."""
     copy = pika.BasicProperties(**retries.copy_properties(vars(properties), outcome.headers))
 
-    def declare(done):
+    def declare(channel, done):
         channel.queue_declare(outcome.queue, durable=True, arguments=outcome.arguments, callback=done)
 
-    def publish(done):
+    def publish(channel, done):
         def confirmed(problem):
             if problem is None:
                 done(None)
@@ -76,6 +80,6 @@ def after_failure(channel, confirms, outcome, body, properties, fail):
         confirms.publish(channel, outcome.queue, body, copy, confirmed)
 
     return [
-        (f"answer the declaration of queue {outcome.queue!r}", declare),
-        (f"confirm the failed task's copy in queue {outcome.queue!r}", publish),
+        Step(f"answer the declaration of queue {outcome.queue!r}", declare),
+        Step(f"confirm the failed task's copy in queue {outcome.queue!r}", publish),
     ]

@@ -73,16 +73,22 @@ class Session:
     def _on_channel_open(self, channel):
         self.channel = channel
         channel.add_on_close_callback(self._on_channel_closed)
-        self._in_turn(iter(self.steps()))
+        self.in_turn(self.steps(), lambda: self.ready(channel))
 
-    def _in_turn(self, steps, _frame=None):
+    def in_turn(self, steps, then):
+        """Send each step on the channel once the broker has answered the one
+        before, each within --timeout; then call then(). (One sequence at a
+        time: the deadline is the session's.)"""
+        self._next_step(iter(steps), then)
+
+    def _next_step(self, steps, then, _frame=None):
         step = next(steps, None)
         if step is None:
             self.answered()
-            self.ready(self.channel)
+            then()
             return
         self.expect(step)
-        step.send(self.channel, functools.partial(self._in_turn, steps))
+        step.send(self.channel, functools.partial(self._next_step, steps, then))
 
     # Deadlines.
     def expect(self, step):
@@ -92,7 +98,10 @@ class Session:
         self.waiting_for = step
         self._deadline = self.ioloop.call_later(self.timeout, self._no_answer)
 
-    def answered(self):
+    def answered(self, step=None):
+        """The broker answered (`step`: only if the deadline is still that step's)."""
+        if step is not None and step is not self.waiting_for:
+            return  # a later step's deadline runs now
         if self._deadline is not None:
             self.ioloop.remove_timeout(self._deadline)
         self._deadline = self.waiting_for = None

@@ -19,13 +19,17 @@ QUICK = 0.002
 
 
 class Task:
-    """A delivery: its body, the note on a redelivery, and where to ack it
-    (channel None: --no-ack, nothing to ack)."""
+    """A delivery: its body and properties (a failed task's copy keeps them),
+    the note on a redelivery, and where to ack it (channel None: --no-ack,
+    nothing to ack). `over`: its outcome is known (the worker may know it
+    before the thread does: a Python work() past its time limit)."""
 
-    __slots__ = ("body", "note", "channel", "delivery_tag")
+    __slots__ = ("body", "properties", "note", "channel", "delivery_tag", "over")
 
-    def __init__(self, body, note, channel, delivery_tag):
-        self.body, self.note, self.channel, self.delivery_tag = body, note, channel, delivery_tag
+    def __init__(self, body, properties, note, channel, delivery_tag):
+        self.body, self.properties, self.note = body, properties, note
+        self.channel, self.delivery_tag = channel, delivery_tag
+        self.over = False
 
 
 def redelivery_note(method, properties):
@@ -37,7 +41,7 @@ def redelivery_note(method, properties):
 
 
 class Tasks:
-    """do(body, note) on the task thread; then, on the I/O loop, finished(task,
+    """do(task) on the task thread; then, on the I/O loop, finished(task,
     outcome): None when done, the exception when it failed, SKIPPED when its
     channel had closed (the broker gives it out again). If the output is
     gone, output_lost(exc) instead, and the thread stops."""
@@ -92,7 +96,7 @@ class Tasks:
                 outcome = SKIPPED  # its connection is gone: not done, the broker gives it out again
             else:
                 try:
-                    self._do(task.body, task.note)
+                    self._do(task)
                     outcome = None
                 except OutputLost as exc:
                     self._report(lambda exc=exc: self._output_lost(exc))

@@ -40,15 +40,19 @@ def users_work(body):
     raise RuntimeError("could not resize the image")
 
 
+def our_task_thread():
+    return our_caller()
+
+
 def our_caller():
     try:
         users_work(b"x")
     except RuntimeError as exc:
-        return failures.users_traceback(exc)
+        return failures.users_traceback(exc, users_work)
 
 
 def test_the_users_traceback_starts_at_their_work():
     shown = our_caller()
     assert shown.startswith("Traceback (most recent call last):\n")
-    assert "users_work" in shown and "our_caller" not in shown
+    assert "users_work" in shown and "our_caller" not in shown and "our_task_thread" not in shown
     assert shown.endswith("RuntimeError: could not resize the image\n")

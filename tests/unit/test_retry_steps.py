@@ -36,8 +36,7 @@ class Channel:
 
 def selected():
     channel, confirms = Channel(), retry_steps.Confirms()
-    _what, request = confirms.select_step(channel)
-    request(lambda _frame: None)
+    confirms.select_step().send(channel, lambda _frame: None)
     return channel, confirms
 
 
@@ -65,18 +64,17 @@ def test_a_new_channel_numbers_from_one():
     channel, confirms = selected()
     confirms.publish(channel, "q", b"x", None, lambda problem: None)
     channel, confirms2 = Channel(), confirms
-    _what, request = confirms2.select_step(channel)
-    request(lambda _frame: None)
+    confirms2.select_step().send(channel, lambda _frame: None)
     heard = []
     confirms2.publish(channel, "q", b"x", None, heard.append)
     channel.confirm(pika.spec.Basic.Ack(delivery_tag=1))
     assert heard == [None]
 
 
-def run(steps):
-    for _what, request in steps:
+def run(channel, steps):
+    for step in steps:
         done = []
-        request(done.append)
+        step.send(channel, done.append)
         if not done:
             return False
     return True
@@ -87,10 +85,10 @@ def test_the_steps_declare_publish_a_persistent_copy_and_finish_on_its_confirm()
     outcome = retries.RetryPolicy().after_failure("jobs", False, {"x-delivery-count": 1}, "exit status 3", 0)
     properties = pika.BasicProperties(delivery_mode=2, user_id="guest", content_type="text/plain")
     failures = []
-    steps = retry_steps.after_failure(channel, confirms, outcome, b"task", properties, failures.append)
-    assert [what for what, _ in steps] == [
+    steps = retry_steps.after_failure(confirms, outcome, b"task", properties, failures.append)
+    assert [step.what for step in steps] == [
         "answer the declaration of queue 'jobs.retry.1s'", "confirm the failed task's copy in queue 'jobs.retry.1s'"]
-    assert not run(steps)  # the publish waits for its confirm
+    assert not run(channel, steps)  # the publish waits for its confirm
     _, queue, durable, arguments = channel.sent[1]
     assert (queue, durable, arguments) == ("jobs.retry.1s", True, outcome.arguments)
     _, exchange, routing_key, body, copy, mandatory = channel.sent[2]
