@@ -16,7 +16,7 @@ import signal
 import time
 
 import workqueue  # noqa: F401  first: it says what to do if pika is not installed
-from workqueue import failures, options, output, signals
+from workqueue import options, output, signals
 from workqueue.failed_tasks import FailedTasks
 from workqueue.problems import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, no_such_queue
 from workqueue.reconnect import Reconnect
@@ -43,8 +43,6 @@ def main():
     signals.catch(worker.session.ioloop, worker.on_signal, signal.SIGINT, *signals.STOP_SIGNALS)
     worker.session.connect()  # over the URLs in turn; then steps(), each answered within --timeout
     worker.session.ioloop.start()  # until the worker leaves
-    if settings.command is not None:
-        settings.command.end_now()  # nothing of --run's command runs on, orphaned
     exit_now(*worker.phase)
 
 
@@ -58,8 +56,8 @@ class Worker:
         self.work = work if settings.command is None else settings.command.run  # --run: docs/real-work.md
         self.tasks = Tasks(self.session.ioloop, self.do, self.finished, self.output_lost)
         self.failed_tasks = FailedTasks(self.session, settings, work)  # retried later, or parked
-        self.time_limit = WorkTimeLimit(self.session.ioloop, settings.time_limit if self.work is work else None,
-                                        self.past_time_limit)
+        self.time_limit = WorkTimeLimit(  # of the Python work(): past it, the task fails and the worker leaves
+            self.session.ioloop, settings, self.failed_tasks.failed, self.tasks.settled, self.leave)
         self.watch = CutOffWatch(self.session, self.queue, self.free, lambda: self.tasks.taken)
         self.reconnect = Reconnect(settings.parameters)
         self.phase = Running()
@@ -87,7 +85,7 @@ class Worker:
         self.reconnect.connected()
         self.watch.start()
 
-    # A task arrives: the task thread does it (callback, above); then its ack.
+    # A task arrives: the task thread does it (work, above); then its ack.
     def on_message(self, channel, method, properties, body):
         note = redelivery_note(method, properties)
         self.tasks.put(Task(body, properties, note, None if self.settings.no_ack else channel, method.delivery_tag))
@@ -105,7 +103,7 @@ class Worker:
         if not self.time_limit.finished(task):
             return  # failed at its time limit already
         if outcome not in (None, SKIPPED):
-            self.failed_tasks.failed(task, outcome, self.settled)
+            self.failed_tasks.failed(task, outcome, self.settled)  # settled once its copy is in
             return
         if task.channel is None or outcome is SKIPPED:
             pass  # --no-ack: nothing to ack; skipped: the broker gives it out again
@@ -113,21 +111,15 @@ class Worker:
             output.complain("the task's channel closed before its ack; the broker will deliver the task again")
         else:
             task.channel.basic_ack(task.delivery_tag)
-        self.settled()
+        self.settled(task)
 
-    def settled(self):
-        if isinstance(self.phase, Draining) and self.tasks.in_hand == 0 and self.failed_tasks.settling == 0:
+    def settled(self, task):
+        self.tasks.settled(task)
+        if isinstance(self.phase, Draining) and self.tasks.in_hand == 0:
             self.leave(f"stopped ({self.phase.signal}) once its task was done and acknowledged", 0)
 
-    def past_time_limit(self, task):
-        """The Python work() cannot be stopped (time_limit.py): its task has failed, and the worker leaves."""
-        reason = failures.time_limit_reason(self.settings.time_limit)
-        self.failed_tasks.failed(task, failures.TaskFailed(reason), lambda: self.leave(
-            f"the work of task {output.shown(task.body)} is still running on its thread, which nothing can "
-            "stop: leaving, so that it ends with the worker", EXIT_FAILED, held=self.tasks.in_hand - 1))
-
     def free(self):
-        return isinstance(self.phase, Running) and self.tasks.in_hand == 0 and self.failed_tasks.settling == 0
+        return isinstance(self.phase, Running) and self.tasks.in_hand == 0
 
     # What ends a connection.
     def on_cancelled(self, _frame):
@@ -156,7 +148,8 @@ class Worker:
 
     def ended(self, problem):
         self.watch.stop()
-        self.failed_tasks.connection_ended()
+        for task in self.failed_tasks.connection_ended():  # copies on their way: the broker has the tasks
+            self.tasks.settled(task)
         if isinstance(self.phase, Leaving):  # every close we ask for is a leave
             self.session.ioloop.stop()
             return
@@ -202,14 +195,13 @@ class Worker:
         output.drop()
         self.leave(f"standard output is gone ({exc}): stopping", EXIT_FAILED, in_hand=True)
 
-    def leave(self, reason, code, in_hand=False, held=None):
-        """Close without acking the tasks in hand (`held`, if not all that the
-        thread holds): the broker gives them to other workers (with --no-ack
-        it has forgotten them already)."""
+    def leave(self, reason, code, in_hand=False):
+        """Close without acking the tasks in hand: the broker gives them to
+        other workers (with --no-ack it has forgotten them already)."""
         if isinstance(self.phase, Leaving):
             self.session.ioloop.stop()  # asked twice: at once
             return
-        if in_hand or (self.tasks.in_hand if held is None else held):
+        if in_hand or self.tasks.in_hand:
             reason += (
                 "; the tasks it had taken are lost (--no-ack)"
                 if self.settings.no_ack

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 
 from workqueue.failures import TaskFailed, exit_reason, time_limit_reason
 
@@ -31,6 +32,7 @@ GRACE = 2.0  # s a command's processes have between SIGTERM and SIGKILL
 # A batch file runs under cmd.exe, which reads its arguments as commands
 # (CVE-2024-24576, "BatBadBut"): a task's text must never reach it.
 BATCH_FILES = (".bat", ".cmd")
+_COMMANDS = weakref.WeakSet()  # for end_running()
 
 
 class BadCommand(ValueError):
@@ -127,11 +129,18 @@ def prepare(command, windows=ON_WINDOWS):
 
 
 # Running it.
+def end_running():
+    """The worker leaves at once: end every command of --run still running."""
+    for command in list(_COMMANDS):
+        command.end_now()
+
+
 class Command:
     """COMMAND of --run, run once per task on the task thread; end_now() may
     be called from another thread (the worker leaving at once)."""
 
     def __init__(self, words, time_limit=None):
+        _COMMANDS.add(self)
         self.words = words
         self.time_limit = time_limit
         self._lock = threading.Lock()

@@ -16,22 +16,21 @@ class FailedTasks:
     def __init__(self, session, settings, work):
         self.session, self.settings, self.work = session, settings, work
         self.confirms = retry_steps.Confirms()
-        self.settling = 0  # failed tasks not yet acked: their copies on their way
-        self._waiting = collections.deque()  # (steps, then) of the copies after the one on its way
+        self._settling = collections.deque()  # (task, steps, acked): the copy on its way first
 
     def confirm_step(self):
         """A set-up step on each new channel (not with --no-ack): confirms for the copies."""
         return self.confirms.select_step()
 
     def failed(self, task, exc, then):
-        """`task` failed with `exc`; then() once it is settled: acked after
-        its copy is confirmed, or gone (--no-ack), or left to the broker (its
-        channel closed since: it delivers the task again)."""
+        """`task` failed with `exc`; then(task) once it is settled: acked
+        after its copy is confirmed, or gone (--no-ack), or left to the broker
+        (its channel closed since: it delivers the task again)."""
         reason = failures.exception_reason(exc)
         shown = output.shown(task.body)
         if task.channel is not None and task.channel is not self.session.channel:
             output.complain(f"task {shown} failed: {reason}; its channel has closed since: the broker will deliver it again")
-            then()
+            then(task)
             return
         outcome = None if task.channel is None else self.settings.retries.after_failure(
             self.settings.queue, self.settings.queue_type == "quorum",
@@ -40,28 +39,29 @@ class FailedTasks:
         if not isinstance(exc, failures.TaskFailed):
             output.theirs(failures.users_traceback(exc, self.work))
         if outcome is None:
-            then()
+            then(task)
             return
-        self.settling += 1
 
         def acked():
             task.channel.basic_ack(task.delivery_tag)
-            self.settling -= 1
+            self._settling.popleft()
             self._next()
-            then()
+            then(task)
 
         steps = retry_steps.after_failure(self.confirms, outcome, task.body, task.properties, self.session.give_up)
-        self._waiting.append((steps, acked))
-        if self.settling == 1:
+        self._settling.append((task, steps, acked))
+        if len(self._settling) == 1:
             self._next()
 
     def _next(self):
         """One copy at a time: the session's steps go in turn."""
-        if self._waiting:
-            self.session.in_turn(*self._waiting.popleft())
+        if self._settling:
+            _task, steps, acked = self._settling[0]
+            self.session.in_turn(steps, acked)
 
     def connection_ended(self):
-        """The copies on their way may or may not be in their queues; the
-        tasks, never acked, come back: at least once."""
-        self.settling = 0
-        self._waiting.clear()
+        """The tasks whose copies were on their way, which may or may not be
+        in their queues: never acked, the tasks come back (at least once)."""
+        tasks = [task for task, _steps, _acked in self._settling]
+        self._settling.clear()
+        return tasks

@@ -5,7 +5,7 @@ import os
 import sys
 from typing import NamedTuple
 
-from workqueue import output
+from workqueue import commands, output
 from workqueue.problems import EXIT_INTERRUPTED
 
 
@@ -29,6 +29,7 @@ class Leaving(NamedTuple):
 def exit_now(reason, code):
     """Say why, and exit at once: the task thread may be in the middle of a
     task, which is not acked and goes back to the queue."""
+    commands.end_running()  # nothing of a --run command runs on, orphaned
     if code == EXIT_INTERRUPTED and sys.stderr.isatty():
         print(file=sys.stderr)  # off the line where the terminal echoed ^C
     output.complain(reason)

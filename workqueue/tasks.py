@@ -43,7 +43,8 @@ def redelivery_note(method, properties):
 class Tasks:
     """do(task) on the task thread; then, on the I/O loop, finished(task,
     outcome): None when done, the exception when it failed, SKIPPED when its
-    channel had closed (the broker gives it out again). If the output is
+    channel had closed (the broker gives it out again); the task is in hand
+    until settled(task). If the output is
     gone, output_lost(exc) instead, and the thread stops."""
 
     def __init__(self, ioloop, do, finished, output_lost):
@@ -111,5 +112,10 @@ class Tasks:
             self._report(lambda task=task, outcome=outcome: self._on_finished(task, outcome))
 
     def _on_finished(self, task, outcome):
-        self.in_hand -= 1
         self._finished(task, outcome)
+
+    def settled(self, task):
+        """On the I/O loop: the worker is done with `task` (acked, or left to
+        the broker): no longer in hand. A failed task is in hand until the
+        broker has its copy."""
+        self.in_hand -= 1

@@ -7,13 +7,19 @@ limit in workqueue/commands.py, where it is ended cleanly."""
 
 import functools
 
+from workqueue import output
+from workqueue.failures import TaskFailed, time_limit_reason
+from workqueue.problems import EXIT_FAILED
+
 
 class WorkTimeLimit:
-    """`seconds` None: no limit. past(task) on the I/O loop when a task
-    outlives it."""
+    """--time-limit, unless --run has the work done. When a task outlives it,
+    on the I/O loop: failed(task, exc, then) as for any failure; once it is
+    settled, settled(task) and leave(reason, code)."""
 
-    def __init__(self, ioloop, seconds, past):
-        self.ioloop, self.seconds, self.past = ioloop, seconds, past
+    def __init__(self, ioloop, settings, failed, settled, leave):
+        self.ioloop, self.failed, self.settled, self.leave = ioloop, failed, settled, leave
+        self.seconds = settings.time_limit if settings.command is None else None
         self._timer = None
 
     def started(self, task):
@@ -36,6 +42,12 @@ class WorkTimeLimit:
 
     def _past(self, task):
         self._timer = None
-        if not task.over:
-            task.over = True
-            self.past(task)
+        if task.over:
+            return
+        task.over = True
+        self.failed(task, TaskFailed(time_limit_reason(self.seconds)), self._leave)
+
+    def _leave(self, task):
+        self.settled(task)
+        self.leave(f"the work of task {output.shown(task.body)} is still running on its thread, which nothing "
+                   "can stop: leaving, so that it ends with the worker", EXIT_FAILED)
