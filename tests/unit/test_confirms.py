@@ -101,11 +101,6 @@ def test_returns_of_the_same_task_twice_refuse_both():
     assert set(confirms.refused) == {1, 2}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: Confirms.returned marks the first task with that body not yet refused, though it may be "
-    "confirmed already (out of order, ahead of an unanswered one): line 2, sent, is reported refused, not line 3",
-)
 def test_a_return_refuses_the_task_not_yet_confirmed():
     """The broker returns a task before it confirms it; a task with the same
     body confirmed ahead of it (while an earlier one is unanswered) was sent."""
