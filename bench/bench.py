@@ -6,13 +6,20 @@
 
 The reference is tests/tutorial_client.py, the tutorial's scripts as written
 on pika 1.x (sleep and ack inside the callback, no
-publisher confirms). Runs of ours and the reference alternate. Without --url
-the benchmark starts a private broker the way the tests do.
+publisher confirms), unless a measure names another: the drain (1) is also
+measured against pika's floor (bench/minimal_consumer.py) and, where node and
+amqplib are installed (npm ci --prefix bench), Node.js amqplib
+(bench/minimal_consumer.js); standard input (7) against a minimal pipelined
+publisher (bench/minimal_publisher.py). Runs of ours and the references
+alternate. Without --url the benchmark starts a private broker the way the
+tests do.
 """
 
 import argparse
+import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -30,6 +37,7 @@ from brokers import NoBroker, own_broker, wait_until  # noqa: E402  (the tests' 
 from scripts import TUTORIAL_CLIENT  # noqa: E402  (the tutorial's own scripts)
 
 PYTHON = sys.executable
+BENCH = ROOT / "bench"
 OURS, REFERENCE = "ours", "reference"
 
 
@@ -39,16 +47,64 @@ def worker_command(kind, url, queue):
     return [PYTHON, TUTORIAL_CLIENT, "work", url, queue, "classic"]
 
 
+class Consumer:
+    """One of the drain's consumers (measure 1): its row's label, its
+    command(url, queue), and whether it goes in the table's "ours" column."""
+
+    def __init__(self, label, command, ours=False, target=""):
+        self.label, self.command, self.ours, self.target = label, command, ours, target
+
+
+FLOOR = "pika's floor (bench/minimal_consumer.py)"
+
+
+def drain_consumers():
+    """The drain's consumers, in the order they take turns: ours first, pika's
+    floor (the ratios' reference) second. One more kind is one more line, e.g.
+    Consumer("ours, --run true", lambda url, queue: worker_command(OURS, url, queue) + ["--run", "true"], ours=True)."""
+    consumers = [
+        Consumer("ours", lambda url, queue: worker_command(OURS, url, queue), ours=True, target="≥ 0.9×"),
+        Consumer(FLOOR, lambda url, queue: [PYTHON, BENCH / "minimal_consumer.py", url, queue]),
+        Consumer("the tutorial's worker (tests/tutorial_client.py)",
+                 lambda url, queue: worker_command(REFERENCE, url, queue), target="ours ≥ 1.0× it"),
+    ]
+    node, why_not = node_consumer()
+    if node:
+        consumers.append(Consumer(f"Node.js amqplib {node} (bench/minimal_consumer.js)",
+                                  lambda url, queue: ["node", BENCH / "minimal_consumer.js", url, queue]))
+        return consumers, None
+    return consumers, f"Measure 1 skips the Node.js amqplib consumer: {why_not}."
+
+
+def node_consumer():
+    """(amqplib's version, None) if node and bench/node_modules' amqplib 0.10
+    are there, else (None, why not)."""
+    if shutil.which("node") is None:
+        return None, "no node on the PATH"
+    installed = BENCH / "node_modules" / "amqplib" / "package.json"
+    if not installed.exists():
+        return None, "amqplib is not installed (npm ci --prefix bench)"
+    version = json.loads(installed.read_text())["version"]
+    if not version.startswith("0.10."):
+        return None, f"bench/node_modules has amqplib {version}, not 0.10 (npm ci --prefix bench)"
+    return version, None
+
+
 def new_task_command(kind, url, queue, task):
     if kind == OURS:
         return [PYTHON, ROOT / "new_task.py", "--url", url, "--queue", queue, task]
     return [PYTHON, TUTORIAL_CLIENT, "send", url, queue, "classic", task]
 
 
+MINIMAL, ONE_BY_ONE = "minimal", "one by one"
+
+
 def stdin_publisher_command(kind, url, queue):
     if kind == OURS:
         return [PYTHON, ROOT / "new_task.py", "--url", url, "--queue", queue, "-"]
-    return [PYTHON, ROOT / "bench" / "reference_publisher.py", url, queue]
+    if kind == MINIMAL:  # pipelined, the ceiling
+        return [PYTHON, BENCH / "minimal_publisher.py", url, queue]
+    return [PYTHON, BENCH / "reference_publisher.py", url, queue]  # one confirm at a time
 
 
 def new_queue(url):
@@ -132,8 +188,9 @@ def start_workers(kind, url, queue, count=1, *options):
     return workers
 
 
-def drain_rate(kind, url, tasks):
-    """Tasks/s of one worker (prefetch 1) on a preloaded queue, stdout to a file."""
+def drain_rate(command, url, tasks):
+    """Tasks/s of one consumer (prefetch 1) on a preloaded queue, stdout to a
+    file; command(url, queue) starts it."""
     queue = new_queue(url)
     with Publisher(url, queue) as publisher:
         publisher.publish(f"task {n}" for n in range(tasks))
@@ -141,7 +198,7 @@ def drain_rate(kind, url, tasks):
         with tempfile.TemporaryDirectory() as folder:
             output = Path(folder) / "stdout"
             with open(output, "w") as out:
-                process = subprocess.Popen(worker_command(kind, url, queue), stdout=out)
+                process = subprocess.Popen(command(url, queue), stdout=out)
             first = last = None
             done = 0
             partial = ""
@@ -149,7 +206,7 @@ def drain_rate(kind, url, tasks):
             with open(output) as reader:
                 while done < tasks:
                     if time.monotonic() > deadline:
-                        raise TimeoutError(f"{kind} worker: {done} of {tasks} done")
+                        raise TimeoutError(f"{command(url, queue)}: {done} of {tasks} done")
                     *lines, partial = (partial + reader.read()).split("\n")
                     if first is None and any(line.startswith(" [x] Received") for line in lines):
                         first = time.perf_counter()
@@ -261,11 +318,11 @@ def worker_memory(kind, url, tasks):
     return at_start, after
 
 
-def alternate(rounds, measure):
-    """Run measure(kind) for ours and the reference in turn, `rounds` times each."""
-    results = {OURS: [], REFERENCE: []}
+def alternate(rounds, measure, kinds=(OURS, REFERENCE)):
+    """Run measure(kind) for each kind in turn, `rounds` times each."""
+    results = {kind: [] for kind in kinds}
     for _ in range(rounds):
-        for kind in (OURS, REFERENCE):
+        for kind in kinds:
             results[kind].append(measure(kind))
     return results
 
@@ -315,10 +372,21 @@ def report(url, sizes, smoke):
         rows.append((name, ours, reference, ratio, target))
         print(f"{name}: {ours} | {reference} | {ratio}", file=sys.stderr, flush=True)
 
-    rates = alternate(rounds, lambda kind: drain_rate(kind, url, sizes["drain"]))
-    ratio = statistics.median(rates[OURS]) / statistics.median(rates[REFERENCE])
-    row(f"1. drain rate, {sizes['drain']} zero-dot tasks, 1 worker (tasks/s)",
-        spread(rates[OURS]), spread(rates[REFERENCE]), f"{ratio:.2f}×", "≥ 1.0×")
+    consumers, skipped = drain_consumers()
+    if skipped:
+        print(skipped, file=sys.stderr, flush=True)
+    rates = alternate(rounds, lambda consumer: drain_rate(consumer.command, url, sizes["drain"]), consumers)
+    ours, floor = (statistics.median(rates[c]) for c in consumers[:2])
+    row(f"1. drain rate, {sizes['drain']} zero-dot tasks, 1 worker (tasks/s); reference: {FLOOR}",
+        spread(rates[consumers[0]]), spread(rates[consumers[1]]), f"{ours / floor:.2f}×", consumers[0].target)
+    for consumer in consumers[2:]:
+        rate = statistics.median(rates[consumer])
+        if consumer.ours:
+            row(f"1. … {consumer.label}", spread(rates[consumer]), "", f"{rate / floor:.2f}× the floor",
+                consumer.target)
+        else:
+            row(f"1. … {consumer.label}", "", spread(rates[consumer]),
+                f"{rate / floor:.2f}× the floor; ours {ours / rate:.2f}× it", consumer.target)
 
     overhead = {kind: task_overhead(kind, url, sizes["overhead"]) for kind in (OURS, REFERENCE)}
     row("2a. one-dot task: (Done − Received) − 1 s, median",
@@ -354,10 +422,13 @@ def report(url, sizes, smoke):
     with Publisher(url, queue) as publisher:
         publisher.delete()
 
-    rates = alternate(rounds, lambda kind: input_rate(kind, url, sizes["input"]))
-    ratio = statistics.median(rates[OURS]) / statistics.median(rates[REFERENCE])
-    row(f"7. {sizes['input']} tasks from standard input, confirmed, one process (tasks/s)",
-        spread(rates[OURS]), spread(rates[REFERENCE]), f"{ratio:.2f}×", "the broker's limit")
+    rates = alternate(rounds, lambda kind: input_rate(kind, url, sizes["input"]), (OURS, MINIMAL, ONE_BY_ONE))
+    ours, minimal, one_by_one = (statistics.median(rates[kind]) for kind in (OURS, MINIMAL, ONE_BY_ONE))
+    row(f"7. {sizes['input']} tasks from standard input, confirmed, one process (tasks/s); reference: "
+        "pipelined, new_task.py's window (bench/minimal_publisher.py)",
+        spread(rates[OURS]), spread(rates[MINIMAL]), f"{ours / minimal:.2f}×", "≥ 0.9×")
+    row("7. … one confirm at a time, blocking (bench/reference_publisher.py)",
+        "", spread(rates[ONE_BY_ONE]), f"ours {ours / one_by_one:.2f}× it")
 
     memory = {kind: worker_memory(kind, url, sizes["memory"]) for kind in (OURS, REFERENCE)}
     row(f"6. worker RSS after start → after {sizes['memory']} tasks",
@@ -368,7 +439,9 @@ def report(url, sizes, smoke):
         print("\nSMOKE RUN: tiny sizes, to check that the benchmark runs; its figures mean nothing.")
     print(f"\nMachine: {os.cpu_count()} cores, {platform.platform()}, "
           f"Python {platform.python_version()}, pika {pika.__version__}, RabbitMQ {rabbitmq_version(url)}\n")
-    print("| measure | ours | reference (tutorial) | ratio | target |")
+    print("The reference is the tutorial's scripts (tests/tutorial_client.py) unless the measure names another.")
+    print(f"{skipped}\n" if skipped else "")
+    print("| measure | ours | reference | ratio | target |")
     print("| --- | --- | --- | --- | --- |")
     for cells in rows:
         print("| " + " | ".join(cells) + " |")

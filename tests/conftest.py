@@ -1,6 +1,7 @@
 """Fixtures: a broker the suite owns, and the real scripts run as a user runs them."""
 
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -8,8 +9,21 @@ from brokers import POLICIES, NoBroker, accepts_amqp, broker_kind, own_broker, r
 from scripts import SCRIPT_ENV, Worker, script_python_version, start_script_python, stop_script_python
 
 
+UNIT_TESTS = Path(__file__).resolve().parent / "unit"
+
+
+def only_unit_tests(config):
+    """True when every path asked for (`python -m pytest tests/unit`, a file or
+    a test in it) is in tests/unit: the unit tests need no broker, and run no
+    script, so the checks for a broker and for TEST_SCRIPT_PYTHON are skipped."""
+    paths = [Path(config.invocation_params.dir, arg.split("::")[0]).resolve() for arg in config.args]
+    return bool(paths) and all(path == UNIT_TESTS or UNIT_TESTS in path.parents for path in paths)
+
+
 def pytest_sessionstart(session):
     """No broker of the kind asked for: one line, before any test runs."""
+    if only_unit_tests(session.config):
+        return
     try:
         broker_kind()
     except NoBroker as reason:
@@ -19,6 +33,8 @@ def pytest_sessionstart(session):
 def pytest_report_header(config):
     """Which brokers the tests run on, and why, and which Python runs the
     scripts, above the results."""
+    if only_unit_tests(config):
+        return "brokers: none, only the unit tests (tests/unit) are asked for"
     if broker_kind() == "docker":
         brokers = f"brokers: Docker, image {rabbitmq_image()}"
     else:
@@ -27,8 +43,11 @@ def pytest_report_header(config):
 
 
 @pytest.fixture(scope="session", autouse=True)
-def script_python():
+def script_python(request):
     """TEST_SCRIPT_PYTHON's wine, if it is one, runs for the session and no longer."""
+    if only_unit_tests(request.config):
+        yield
+        return
     start_script_python()
     yield
     stop_script_python()

@@ -13,10 +13,14 @@ def test_benchmark_runs_and_prints_its_table(broker):
     )
     assert result.returncode == 0, result.stderr
     table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
-    assert table[0] == "| measure | ours | reference (tutorial) | ratio | target |"
+    assert table[0] == "| measure | ours | reference | ratio | target |"
     measures = [row.split(" | ")[0].lstrip("| ") for row in table[2:]]
     for number in "1234567":
         assert any(m.startswith(number) for m in measures), (number, measures)
+    # The drain's references (pika's floor, the tutorial's; amqplib where installed) and the publisher's ceiling.
+    assert "reference: pika's floor" in measures[0], measures
+    assert any(m.startswith("1. … the tutorial's worker") for m in measures), measures
+    assert any(m.startswith("7.") and "minimal_publisher.py" in m for m in measures), measures
     # Tiny sizes say nothing about the targets, and the table says so.
     targets = {row.split("|")[-2].strip() for row in table[2:]}
     assert targets <= {"", "(smoke run: not a measurement)"}, targets

@@ -36,7 +36,7 @@ class Confirms:
     def returned(self, body, why):
         """The broker returns a task that no queue took, then confirms it."""
         for tag, _line, task in self.unconfirmed:
-            if task == body and tag not in self.refused:
+            if task == body and tag not in self.refused and tag > self.confirmed_up_to and tag not in self.confirmed:
                 self.refused[tag] = why
                 return
 

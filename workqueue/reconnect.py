@@ -18,7 +18,7 @@ class Backoff:
         self.attempt = 0
 
     def next_delay(self):
-        delay = min(self.CAP, self.FIRST * 2**self.attempt) * self._uniform(0.8, 1.0)
+        delay = min(self.CAP, self.FIRST * 2 ** min(self.attempt, 16)) * self._uniform(0.8, 1.0)  # no float overflow after hours
         self.attempt += 1
         return delay
 
