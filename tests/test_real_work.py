@@ -275,3 +275,24 @@ def test_on_a_quorum_queue_the_policys_delivery_limit_parks_nothing_before_our_a
     [(body, headers)] = parked(broker.url, queue)
     assert (body, headers["attempts"]) == ("fail 5", 8)
     assert "x-death" not in headers  # parked by us, not by the delivery limit
+
+
+def test_a_parked_task_sent_back_is_given_its_attempts_anew(broker, queue, start_worker):
+    """Sent back as a shovel sends it (docs/real-work.md): its headers as
+    they are, parked-at among them."""
+    worker = start_worker(queue, *run_option(), "--attempts", "2", "--retry-delay", "0.1")
+    run_new_task(broker.url, queue, "fail 3")
+    worker.wait_for(failed_line("fail 3", "exit status 3", 2, 2, then=f"parked in queue '{queue}.dead'"), stream="err")
+    connection = pika.BlockingConnection(pika.URLParameters(broker.url))
+    try:
+        channel = connection.channel()
+        method, properties, body = channel.basic_get(f"{queue}.dead")
+        channel.confirm_delivery()
+        channel.basic_publish("", queue, body, properties)
+        channel.basic_ack(method.delivery_tag)
+    finally:
+        connection.close()
+    worker.wait_for(failed_line("fail 3", "exit status 3", 1, 2, then="trying again in 0.1 s"), count=2, stream="err")
+    worker.wait_for(failed_line("fail 3", "exit status 3", 2, 2, then=f"parked in queue '{queue}.dead'"),
+                    count=2, stream="err")
+    assert [headers["attempts"] for _, headers in parked(broker.url, queue)] == [2]
