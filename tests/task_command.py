@@ -3,6 +3,7 @@ text, its last argument ("VERB REST"). On Linux and Windows alike.
 
     echo REST       print its arguments, exit 0
     fail CODE       exit CODE
+    slow-fail CODE  sleep 2 s, then exit CODE
     flaky MARKER    fail (exit 3) the first time, when MARKER does not exist yet; then exit 0
     sleep SECONDS   sleep, exit 0
     hang FOLDER     start a child; each beats (writes the time) into FOLDER/parent and
@@ -40,6 +41,9 @@ def main():
     if verb == "echo":
         print(f"arguments: {sys.argv[1:]!r}", flush=True)
     elif verb == "fail":
+        sys.exit(int(rest))
+    elif verb == "slow-fail":
+        time.sleep(2)
         sys.exit(int(rest))
     elif verb == "flaky":
         if not os.path.exists(rest):

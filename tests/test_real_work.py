@@ -246,6 +246,19 @@ def test_ctrl_c_ends_the_command_and_its_child_at_once_and_the_task_goes_back(br
     wait_until(lambda: broker.queue_counts(queue) == (1, 0), 30, "the task back in the queue")
 
 
+def test_a_warm_stop_during_a_command_that_fails_sends_its_copy_first(broker, queue, start_worker):
+    worker = start_worker(queue, *run_option(), "--retry-delay", "3")
+    run_new_task(broker.url, queue, "slow-fail 3")
+    worker.wait_for(" [x] Received 'slow-fail 3'")
+    worker.terminate()
+    assert worker.wait_exit(15) == 0
+    assert worker.errors[-2:] == [
+        failed_line("slow-fail 3", "exit status 3", 1, then="trying again in 3 s"),
+        f"worker.py: stopped ({STOP_SIGNAL}) once its task was done and acknowledged",
+    ]
+    wait_until(lambda: ready_count(broker.url, queue) == 1, 15, "the task back from its delay")
+
+
 @pytest.mark.parametrize("stop", ["warm", "ctrl-c"])
 def test_a_stop_during_a_retrys_delay_loses_nothing(broker, queue, start_worker, stop):
     worker = start_worker(queue, *run_option(), "--retry-delay", "5")

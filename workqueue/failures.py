@@ -42,12 +42,18 @@ def time_limit_reason(seconds):
     return f"ran past its time limit of {seconds:g} s"
 
 
+# A reason goes into a parked task's headers, which must fit in one AMQP
+# frame (128 KiB by default): an exception's message can be any length.
+LONGEST_REASON = 1000
+
+
 def exception_reason(exc):
     """An exception raised by the user's work(), in one line."""
     if isinstance(exc, TaskFailed):
         return exc.reason
     text = " ".join(str(exc).split())  # one line, whatever the message holds
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    reason = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return reason if len(reason) <= LONGEST_REASON else reason[:LONGEST_REASON - 1] + "\u2026"
 
 
 def users_traceback(exc, work):

@@ -36,6 +36,11 @@ def test_exception_reason(exc, reason):
     assert failures.exception_reason(exc) == reason
 
 
+def test_a_long_exception_message_is_cut():
+    reason = failures.exception_reason(ValueError("x" * 200_000))
+    assert len(reason) == failures.LONGEST_REASON and reason.startswith("ValueError: xxx") and reason.endswith("\u2026")
+
+
 def users_work(body):
     raise RuntimeError("could not resize the image")
 
