@@ -296,6 +296,7 @@ def test_a_parked_task_sent_back_is_given_its_attempts_anew(broker, queue, start
     worker = start_worker(queue, *run_option(), "--attempts", "2", "--retry-delay", "0.1")
     run_new_task(broker.url, queue, "fail 3")
     worker.wait_for(failed_line("fail 3", "exit status 3", 2, 2, then=f"parked in queue '{queue}.dead'"), stream="err")
+    wait_until(lambda: ready_count(broker.url, f"{queue}.dead") == 1, 10, "the task parked")  # said, then confirmed
     connection = pika.BlockingConnection(pika.URLParameters(broker.url))
     try:
         channel = connection.channel()
