@@ -28,6 +28,8 @@ import weakref
 from workqueue.failures import TaskFailed, exit_reason, time_limit_reason
 
 ON_WINDOWS = sys.platform == "win32"
+if ON_WINDOWS:
+    from workqueue import windows_jobs
 GRACE = 2.0  # s a command's processes have between SIGTERM and SIGKILL
 # A batch file runs under cmd.exe, which reads its arguments as commands
 # (CVE-2024-24576, "BatBadBut"): a task's text must never reach it.
@@ -189,14 +191,8 @@ class Process:
         self._lock = threading.Lock()  # kill() may come from another thread while end() runs
         streams = dict(stdin=subprocess.DEVNULL, stdout=_inherited(sys.stdout), stderr=_inherited(sys.stderr))
         if ON_WINDOWS:
-            self._job = _windows_job()
-            try:
-                # Suspended until it is in the job, so that nothing it starts escapes it.
-                self._popen = subprocess.Popen(argv, creationflags=_CREATE_SUSPENDED, **streams)
-            except BaseException:
-                _kernel32.CloseHandle(self._job)
-                raise
-            _assign_and_resume(self._job, self._popen)
+            self._job = windows_jobs.Job()
+            self._popen = self._job.start(argv, **streams)
         else:
             self._popen = subprocess.Popen(argv, start_new_session=True, **streams)
 
@@ -212,9 +208,7 @@ class Process:
         is left after GRACE (POSIX); terminate its job (Windows)."""
         if ON_WINDOWS:
             with self._lock:
-                _kernel32.TerminateJobObject(self._job, 1)
-                _kernel32.CloseHandle(self._job)
-                self._job = None
+                self._job.close()  # ends what is left of it
             self._popen.wait()
             return
         group = self._popen.pid  # it leads its session, so its pid names its group
@@ -235,8 +229,7 @@ class Process:
         """End it all now."""
         if ON_WINDOWS:
             with self._lock:
-                if self._job is not None:
-                    _kernel32.TerminateJobObject(self._job, 1)
+                self._job.terminate()
         else:
             _signal_group(self._popen.pid, signal.SIGKILL)
 
@@ -259,74 +252,3 @@ def _inherited(stream):
         return stream.fileno()
     except (AttributeError, OSError, ValueError):
         return None
-
-
-# Windows: a job object that ends every process in it when terminated or
-# closed (also when the worker dies: the system closes its handles).
-if ON_WINDOWS:
-    import ctypes
-    from ctypes import wintypes
-
-    _kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
-    _ntdll = ctypes.WinDLL("ntdll")
-    _CREATE_SUSPENDED = 0x00000004
-    _JOB_OBJECT_EXTENDED_LIMIT_INFORMATION = 9
-    _JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE = 0x00002000
-
-    class _BasicLimits(ctypes.Structure):
-        _fields_ = [
-            ("PerProcessUserTimeLimit", ctypes.c_int64),
-            ("PerJobUserTimeLimit", ctypes.c_int64),
-            ("LimitFlags", wintypes.DWORD),
-            ("MinimumWorkingSetSize", ctypes.c_size_t),
-            ("MaximumWorkingSetSize", ctypes.c_size_t),
-            ("ActiveProcessLimit", wintypes.DWORD),
-            ("Affinity", ctypes.c_size_t),
-            ("PriorityClass", wintypes.DWORD),
-            ("SchedulingClass", wintypes.DWORD),
-        ]
-
-    class _ExtendedLimits(ctypes.Structure):
-        _fields_ = [
-            ("BasicLimitInformation", _BasicLimits),
-            ("IoInfo", ctypes.c_uint64 * 6),
-            ("ProcessMemoryLimit", ctypes.c_size_t),
-            ("JobMemoryLimit", ctypes.c_size_t),
-            ("PeakProcessMemoryUsed", ctypes.c_size_t),
-            ("PeakJobMemoryUsed", ctypes.c_size_t),
-        ]
-
-    _kernel32.CreateJobObjectW.restype = wintypes.HANDLE
-    _kernel32.CreateJobObjectW.argtypes = (wintypes.LPVOID, wintypes.LPCWSTR)
-    _kernel32.SetInformationJobObject.argtypes = (wintypes.HANDLE, ctypes.c_int, wintypes.LPVOID, wintypes.DWORD)
-    _kernel32.AssignProcessToJobObject.argtypes = (wintypes.HANDLE, wintypes.HANDLE)
-    _kernel32.TerminateJobObject.argtypes = (wintypes.HANDLE, wintypes.UINT)
-    _kernel32.CloseHandle.argtypes = (wintypes.HANDLE,)
-    _ntdll.NtResumeProcess.argtypes = (wintypes.HANDLE,)
-
-    def _windows_job():
-        job = _kernel32.CreateJobObjectW(None, None)
-        if not job:
-            raise ctypes.WinError(ctypes.get_last_error())
-        limits = _ExtendedLimits()
-        limits.BasicLimitInformation.LimitFlags = _JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE
-        if not _kernel32.SetInformationJobObject(
-            job, _JOB_OBJECT_EXTENDED_LIMIT_INFORMATION, ctypes.byref(limits), ctypes.sizeof(limits)
-        ):
-            error = ctypes.get_last_error()
-            _kernel32.CloseHandle(job)
-            raise ctypes.WinError(error)
-        return job
-
-    def _assign_and_resume(job, popen):
-        handle = int(popen._handle)  # Popen keeps the process handle; it has no public name
-        if not _kernel32.AssignProcessToJobObject(job, handle):
-            error = ctypes.get_last_error()
-            popen.kill()
-            popen.wait()
-            _kernel32.CloseHandle(job)
-            raise ctypes.WinError(error)
-        # Popen closes the thread's handle, so the process is resumed whole.
-        _ntdll.NtResumeProcess(handle)
-else:
-    _CREATE_SUSPENDED = 0
