@@ -43,9 +43,9 @@ def redelivery_note(method, properties):
 class Tasks:
     """do(task) on the task thread; then, on the I/O loop, finished(task,
     outcome): None when done, the exception when it failed, SKIPPED when its
-    channel had closed (the broker gives it out again); the task is in hand
-    until settled(task). If the output is
-    gone, output_lost(exc) instead, and the thread stops."""
+    channel had closed (the broker gives it out again). The task is in hand
+    until the worker calls settled(task). If the output is gone,
+    output_lost(exc) instead, and the thread stops."""
 
     def __init__(self, ioloop, do, finished, output_lost):
         self.in_hand = 0  # tasks taken and not finished
