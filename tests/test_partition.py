@@ -2,8 +2,9 @@
 others by iptables while clients still reach all three (see
 tests/brokers/partitions.py's PartitionableCluster): local RabbitMQ 3.x
 nodes, or 4.x containers on the host's network where the tests run on
-Docker. A quorum queue, one worker per node (its own node first in its URLs, as the README's "Scaling out" has it),
-and publishers on both sides, as users run new_task.py: one task a call."""
+Docker. A quorum queue, one worker per node (its own node first in its
+URLs, as the README's "Scaling out" has it), and publishers on both sides,
+as users run new_task.py: one task a call."""
 
 import collections
 import itertools
