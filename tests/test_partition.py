@@ -72,9 +72,9 @@ class Publishers:
 
 
 def done(workers):
-    """Every task the workers did, as often as they did it (a redelivered one
-    is shown with its note: that note goes)."""
-    return collections.Counter(t.partition(" (")[0] for w in workers for t in w.received())
+    """Every task the workers did (printed Done for), as often as they did
+    it (a redelivered one is shown with its note: that note goes)."""
+    return collections.Counter(t.partition(" (")[0] for w in workers for t in w.done())
 
 
 def cut_and_heal(cluster, queue, start_worker, capsys, cut, name, classic=None):
