@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from brokers import delete_drop_rule, drop_rule, iptables, own_cluster, wait_until
+from brokers import delete_drop_rule, drop_rule, iptables, own_cluster, wait_until, why_no_partitions
 from scripts import WAITING, run_new_task
 
 QUORUM = ("--queue-type", "quorum")
@@ -24,6 +24,8 @@ ENDS_WITHIN = 45  # what a user may wait for new_task.py: its deadline, and its 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
+    if why_no_partitions():
+        pytest.skip(why_no_partitions())
     cluster = own_cluster(tmp_path_factory.mktemp("partition"), partitionable=True).start()
     yield cluster
     cluster.remove()
