@@ -58,6 +58,39 @@ def test_sigterm_finishes_the_task_in_hand_acks_it_and_takes_no_other(broker, qu
     queue_drained(broker, queue)
 
 
+def test_sigterm_with_prefetch_3_finishes_the_task_in_hand_and_hands_back_the_unstarted_at_once(
+    broker, queue, start_worker
+):
+    """With --prefetch 3 a worker holds two tasks it has not started: the warm
+    stop hands them back at once, for another worker, while it finishes the
+    one in hand. None is lost, none is done twice."""
+    tasks = ["First of three.....", "Second of three.", "Third of three."]
+    for task in tasks:
+        run_new_task(broker.url, queue, task)
+    worker = start_worker(queue, "--prefetch", "3")
+    worker.wait_for(" [x] Received 'First of three.....'")
+    # All three are in its hands: none waits in the queue, three are unacknowledged.
+    wait_until(lambda: broker.queue_counts(queue) == (0, 3), 10, "the worker to hold all three tasks")
+    spare = start_worker(queue)
+
+    worker.terminate()
+    worker.wait_for(f"worker.py: stopping ({STOP_SIGNAL})", stream="err", prefix=True, timeout=5)
+    handed_back = spare.wait_for(" [x] Received 'Second of three.' (redelivered)", timeout=10)[0]
+    assert worker.wait_exit(timeout=15) == 0
+    finished = [t for t, line in worker.out if line == " [x] Done"]
+    assert handed_back < finished[0]  # at the stop, not once the first task was done
+    assert worker.lines == [WAITING, " [x] Received 'First of three.....'", " [x] Done"]
+    assert worker.errors == [
+        f"worker.py: stopping ({STOP_SIGNAL}): taking no new task, finishing the one in hand {STOP_NOW}",
+        f"worker.py: stopped ({STOP_SIGNAL}) once its task was done and acknowledged",
+    ]
+
+    spare.wait_for(" [x] Done", count=2, timeout=10)
+    done = [task.removesuffix(" (redelivered)") for task in worker.done() + spare.done()]
+    assert sorted(done) == sorted(repr(task) for task in tasks)  # each once
+    queue_drained(broker, queue)
+
+
 @pytest.mark.parametrize(
     "second, signal_name, code",
     [("terminate", f"stopped ({STOP_SIGNAL})", 0), ("interrupt", "interrupted", 130)],
