@@ -4,7 +4,16 @@ import uuid
 
 import pytest
 
-from brokers import POLICIES, NoBroker, accepts_amqp, broker_kind, own_broker, rabbitmq_image, why_local
+from brokers import (
+    POLICIES,
+    NoBroker,
+    accepts_amqp,
+    broker_kind,
+    compose_version,
+    own_broker,
+    rabbitmq_image,
+    why_local,
+)
 from scripts import SCRIPT_ENV, Worker, script_python_version, start_script_python, stop_script_python
 
 
@@ -20,10 +29,10 @@ def pytest_report_header(config):
     """Which brokers the tests run on, and why, and which Python runs the
     scripts, above the results."""
     if broker_kind() == "docker":
-        brokers = f"brokers: Docker, image {rabbitmq_image()}"
+        brokers = [f"brokers: Docker, image {rabbitmq_image()}", f"compose: {compose_version()}"]
     else:
-        brokers = f"brokers: private nodes of the local rabbitmq-server, not Docker: {why_local()}"
-    return [brokers, f"scripts run by: {script_python_version()}"]
+        brokers = [f"brokers: private nodes of the local rabbitmq-server, not Docker: {why_local()}"]
+    return [*brokers, f"scripts run by: {script_python_version()}"]
 
 
 @pytest.fixture(scope="session", autouse=True)

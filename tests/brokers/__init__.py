@@ -32,7 +32,7 @@ A partitionable cluster adds cut_off(node), heal() and wait_healed().
 
 from .base import LOOPBACK, POLICIES, REPOSITORY, Broker, NoBroker, accepts_amqp, free_port, wait_until  # noqa: F401
 from .clusters import CLUSTER_CONFIG, Cluster, ComposeCluster, LocalCluster, cluster_config  # noqa: F401
-from .compose import COMPOSE_FILE, ComposeNode, ComposeProject, compose_command  # noqa: F401
+from .compose import COMPOSE_FILE, ComposeNode, ComposeProject, compose_command, compose_version  # noqa: F401
 from .containers import AMQP_PORT, OFFICIAL_IMAGE, ContainerBroker, DockerBroker, rabbitmq_image, why_no_image, why_not_docker  # noqa: F401
 from .counts import connection_names, consumer_count, parse_queue_counts, ready_count  # noqa: F401
 from .kind import asked_broker_kind, broker_kind, own_broker, own_cluster, own_tls_broker, why_local  # noqa: F401

@@ -1,6 +1,7 @@
 """The project's own docker-compose.yml, run as a user runs it (Compose v2,
 `docker compose`, where it is there), under a project name of its own."""
 
+import functools
 import os
 import subprocess
 import uuid
@@ -11,10 +12,23 @@ from .containers import ContainerBroker, rabbitmq_image
 COMPOSE_FILE = REPOSITORY / "docker-compose.yml"
 
 
+@functools.cache
 def compose_command():
-    """Compose v2 (`docker compose`) where the plugin is there, else v1."""
+    """Compose v2 (`docker compose`, what the README has users type) where
+    the plugin is there, else v1 (`docker-compose`; CI installs v2:
+    .ci/compose-v2). The report's header says which."""
     v2 = subprocess.run(["docker", "compose", "version"], capture_output=True, timeout=60)
     return ["docker", "compose"] if v2.returncode == 0 else ["docker-compose"]
+
+
+def compose_version():
+    """The compose command and its version, for the report's header."""
+    command = compose_command()
+    try:
+        answer = subprocess.run([*command, "version"], capture_output=True, text=True, timeout=60)
+    except OSError as exc:
+        return f"{' '.join(command)}: {exc}"
+    return f"{' '.join(command)} ({(answer.stdout.strip() or answer.stderr.strip()).splitlines()[0]})"
 
 
 class ComposeProject:
