@@ -17,12 +17,28 @@ from brokers import (
 from scripts import SCRIPT_ENV, Worker, script_python_version, start_script_python, stop_script_python
 
 
+def xdist_worker(config):
+    """True in a worker of pytest-xdist (not in its controller, nor without it)."""
+    return hasattr(config, "workerinput")
+
+
 def pytest_sessionstart(session):
-    """No broker of the kind asked for: one line, before any test runs."""
+    """No broker of the kind asked for: one line, before any test runs. Under
+    pytest-xdist the controller says it, before it starts its workers."""
+    if xdist_worker(session.config):
+        return
     try:
         broker_kind()
     except NoBroker as reason:
         pytest.exit(str(reason), returncode=3)
+    # TEST_SCRIPT_PYTHON's wine, if it is one, runs for the session and no
+    # longer: one wineserver, which every xdist worker's scripts share.
+    start_script_python()
+
+
+def pytest_sessionfinish(session):
+    if not xdist_worker(session.config):
+        stop_script_python()
 
 
 def pytest_report_header(config):
@@ -33,14 +49,6 @@ def pytest_report_header(config):
     else:
         brokers = [f"brokers: private nodes of the local rabbitmq-server, not Docker: {why_local()}"]
     return [*brokers, f"scripts run by: {script_python_version()}"]
-
-
-@pytest.fixture(scope="session", autouse=True)
-def script_python():
-    """TEST_SCRIPT_PYTHON's wine, if it is one, runs for the session and no longer."""
-    start_script_python()
-    yield
-    stop_script_python()
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +68,27 @@ def broker(session_broker):
     yield session_broker
     if not accepts_amqp(session_broker.url):
         session_broker.start()
+
+
+@pytest.fixture
+def report(request):
+    """report(line): a line for the run's summary, under "reports" (an xdist
+    worker's own output is not shown)."""
+    return lambda line: request.node.user_properties.append(("report", line))
+
+
+def pytest_terminal_summary(terminalreporter):
+    lines = [
+        f"{test.nodeid}: {value}"
+        for outcome in ("passed", "failed")
+        for test in terminalreporter.stats.get(outcome, [])
+        for name, value in test.user_properties
+        if name == "report"
+    ]
+    if lines:
+        terminalreporter.section("reports")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture

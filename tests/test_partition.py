@@ -17,6 +17,10 @@ from brokers import delete_drop_rule, drop_rule, iptables, own_cluster, wait_unt
 from scripts import WAITING, run_new_task
 
 QUORUM = ("--queue-type", "quorum")
+# The clusters' addresses are fixed (and so are the iptables rules between
+# them): these tests run one at a time, on one xdist worker.
+pytestmark = pytest.mark.xdist_group("partition")
+
 CUT = 120  # s: past the failure detection between nodes (net_ticktime 60 s, give or take a quarter)
 DEADLINE = 30  # new_task.py's --timeout, by default
 ENDS_WITHIN = 45  # what a user may wait for new_task.py: its deadline, and its start and close
@@ -79,7 +83,7 @@ def done(workers):
     return collections.Counter(t.partition(" (")[0] for w in workers for t in w.done())
 
 
-def cut_and_heal(cluster, queue, start_worker, capsys, cut, name, classic=None):
+def cut_and_heal(cluster, queue, start_worker, report, cut, name, classic=None):
     """Cut `cut` off for CUT s while tasks flow; with `classic`, a worker on
     a majority node also consumes that classic queue, which lives on `cut`."""
     workers = [start_worker(queue, *QUORUM, url=cluster.urls(first)) for first in range(len(cluster.nodes))]
@@ -144,27 +148,26 @@ def cut_and_heal(cluster, queue, start_worker, capsys, cut, name, classic=None):
     twice = {task: n for task, n in done(workers).items() if n > 1}
     assert all(w.process.poll() is None for w in workers)
     refused = len(publishers.calls) - len(sent)
-    with capsys.disabled():
-        print(
-            f"\npartition, {name} cut off for {CUT} s: {len(sent)} tasks sent, {refused} not "
-            f"(one line and exit 1), every new_task.py within {max(s for _n, s, *_ in publishers.calls):.1f} s; "
-            f"the cut-off worker consumed again {waiting_again - cut_at:.0f} s into the cut, "
-            f"after {cut_off_worker.errors[0]!r}; "
-            f"{len(twice)} done twice {sorted(twice)}; healed {time.monotonic() - healed_at:.0f} s after{recovered}"
-        )
+    report(
+        f"partition, {name} cut off for {CUT} s: {len(sent)} tasks sent, {refused} not "
+        f"(one line and exit 1), every new_task.py within {max(s for _n, s, *_ in publishers.calls):.1f} s; "
+        f"the cut-off worker consumed again {waiting_again - cut_at:.0f} s into the cut, "
+        f"after {cut_off_worker.errors[0]!r}; "
+        f"{len(twice)} done twice {sorted(twice)}; healed {time.monotonic() - healed_at:.0f} s after{recovered}"
+    )
 
 
-def test_the_leaders_node_cut_off(cluster, queue, start_worker, capsys):
+def test_the_leaders_node_cut_off(cluster, queue, start_worker, report):
     start_worker(queue, *QUORUM, url=cluster.nodes[0].url).stop()  # declares it: its leader is node 0
     cut = cluster.leader(queue)
-    cut_and_heal(cluster, queue, start_worker, capsys, cut=cut, name="the leader's node", classic=f"{queue}-classic")
+    cut_and_heal(cluster, queue, start_worker, report, cut=cut, name="the leader's node", classic=f"{queue}-classic")
 
 
-def test_a_followers_node_cut_off(cluster, queue, start_worker, capsys):
+def test_a_followers_node_cut_off(cluster, queue, start_worker, report):
     start_worker(queue, *QUORUM, url=cluster.nodes[0].url).stop()
     leader = cluster.leader(queue)
     follower = next(node for node in cluster.nodes if node is not leader)
-    cut_and_heal(cluster, queue, start_worker, capsys, cut=follower, name="a follower's node")
+    cut_and_heal(cluster, queue, start_worker, report, cut=follower, name="a follower's node")
 
 
 def test_a_rule_a_killed_run_left_behind_is_deleted_before_the_next_cut(cluster):

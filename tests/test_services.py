@@ -37,6 +37,10 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 # The tests build the image with pika from a package index on 127.0.0.1 (see
 # worker_image): this adds the host's network to the build.
 BUILD_ON_HOST_NETWORK = REPOSITORY / "tests" / "compose-build.yml"
+
+# The workers' image is built once for the module, on one xdist worker.
+pytestmark = pytest.mark.xdist_group("services")
+
 QUEUE = "test_dur"  # the scripts' default, which the compose workers use
 IMAGE_USER = "10001"
 
