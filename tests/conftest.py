@@ -1,5 +1,6 @@
 """Fixtures: a broker the suite owns, and the real scripts run as a user runs them."""
 
+import os
 import uuid
 
 import pytest
@@ -39,6 +40,42 @@ def pytest_sessionstart(session):
 def pytest_sessionfinish(session):
     if not xdist_worker(session.config):
         stop_script_python()
+
+
+# Under pytest-xdist each test file runs on one worker (--dist loadfile, in
+# pytest.ini): a module's brokers (a cluster, the TLS nodes, the workers'
+# image) are made once, and the partition tests, whose clusters have fixed
+# addresses, never run two at a time. Their file is the longest (two 120 s
+# cuts, one after the other: about 5 minutes): it goes first, and its worker
+# takes no other file until it is done, so that none waits behind it; the
+# other workers share the rest meanwhile.
+LONGEST = "test_partition.py"
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: item.path.name != LONGEST)  # stable: the rest keep their order
+
+
+def pytest_xdist_auto_num_workers(config):
+    """-n auto: a worker a core, and one more, since the partition tests'
+    worker mostly waits; PYTEST_XDIST_AUTO_NUM_WORKERS overrides it."""
+    asked = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
+    return int(asked) if asked else len(os.sched_getaffinity(0)) + 1
+
+
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LongestAlone(LoadFileScheduling):
+        def _reschedule(self, node):
+            longest = {file: tests for file, tests in self.assigned_work[node].items() if file.endswith(LONGEST)}
+            if self.workqueue and self._pending_of(longest):
+                return  # busy with the longest file: the other workers take the rest
+            super()._reschedule(node)
+
+    return LongestAlone(config, log)
 
 
 def pytest_report_header(config):

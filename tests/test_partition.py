@@ -17,10 +17,6 @@ from brokers import delete_drop_rule, drop_rule, iptables, own_cluster, wait_unt
 from scripts import WAITING, run_new_task
 
 QUORUM = ("--queue-type", "quorum")
-# The clusters' addresses are fixed (and so are the iptables rules between
-# them): these tests run one at a time, on one xdist worker.
-pytestmark = pytest.mark.xdist_group("partition")
-
 CUT = 120  # s: past the failure detection between nodes (net_ticktime 60 s, give or take a quarter)
 DEADLINE = 30  # new_task.py's --timeout, by default
 ENDS_WITHIN = 45  # what a user may wait for new_task.py: its deadline, and its start and close

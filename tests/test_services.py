@@ -38,9 +38,6 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 # worker_image): this adds the host's network to the build.
 BUILD_ON_HOST_NETWORK = REPOSITORY / "tests" / "compose-build.yml"
 
-# The workers' image is built once for the module, on one xdist worker.
-pytestmark = pytest.mark.xdist_group("services")
-
 QUEUE = "test_dur"  # the scripts' default, which the compose workers use
 IMAGE_USER = "10001"
 

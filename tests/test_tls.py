@@ -13,9 +13,6 @@ from brokers import own_tls_broker
 from scripts import EXIT_CONFIG, SCRIPT_ENV, TUTORIAL_TASKS, Worker, queue_drained, run_new_task, wait_for_done
 
 
-# Two TLS nodes for the module: booted once, on one xdist worker.
-pytestmark = pytest.mark.xdist_group("tls")
-
 
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
