@@ -60,7 +60,10 @@ def pytest_xdist_auto_num_workers(config):
     """-n auto: a worker a core, and one more, since the partition tests'
     worker mostly waits; PYTEST_XDIST_AUTO_NUM_WORKERS overrides it."""
     asked = os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS")
-    return int(asked) if asked else len(os.sched_getaffinity(0)) + 1
+    if asked:
+        return int(asked)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return cores + 1
 
 
 def pytest_xdist_make_scheduler(config, log):
