@@ -13,7 +13,6 @@ from brokers import own_tls_broker
 from scripts import EXIT_CONFIG, SCRIPT_ENV, TUTORIAL_TASKS, Worker, queue_drained, run_new_task, wait_for_done
 
 
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     """A CA, the broker's certificate for `localhost`, a client certificate;
