@@ -184,6 +184,17 @@ class Worker:
         prefix = " [x] Received "
         return [line[len(prefix):] for line in self.lines if line.startswith(prefix)]
 
+    def done(self):
+        """The tasks it finished: each ` [x] Received` line that its ` [x] Done`
+        follows at once (a worker killed mid-task printed the first only)."""
+        prefix = " [x] Received "
+        lines = self.lines
+        return [
+            line[len(prefix):]
+            for line, after in zip(lines, lines[1:])
+            if line.startswith(prefix) and after == " [x] Done"
+        ]
+
     def wait_for(self, line, count=1, timeout=30, stream="out", prefix=False):
         """Wait until `line` (or, with prefix=True, a line starting with it) has
         appeared `count` times on stdout or stderr; return the times it appeared."""

@@ -35,10 +35,10 @@ def test_cluster_loses_the_leader_of_its_queue_and_no_confirmed_task(cluster, qu
             assert result.stderr.startswith("new_task.py: error: "), result.stderr
     assert len(sent) >= 20  # losing one node of three leaves the cluster working
 
-    def received():
-        return {t.partition(" (")[0] for w in workers for t in w.received()}
+    def done():
+        return {t.partition(" (")[0] for w in workers for t in w.done()}
 
-    wait_until(lambda: set(sent) <= received(), 90, "every confirmed task to be done")
+    wait_until(lambda: set(sent) <= done(), 90, "every confirmed task to be done")
     # A task the dead node had handed out, and that was never acked, goes out
     # again: at once on RabbitMQ 3.x, while 4.3's quorum queues hold it for
     # consumer_disconnected_timeout (60 s by default) in case that node returns.

@@ -17,16 +17,27 @@ import time
 import uuid
 from pathlib import Path
 
-import pika
 import pytest
 
-from brokers import COMPOSE_FILE, LOOPBACK, ComposeProject, broker_kind, free_port, wait_until, why_local, why_no_image
+from brokers import (
+    COMPOSE_FILE,
+    LOOPBACK,
+    ComposeProject,
+    broker_kind,
+    consumer_count,
+    free_port,
+    ready_count,
+    wait_until,
+    why_local,
+    why_no_image,
+)
 from scripts import TUTORIAL_TASKS, WAITING, queue_drained, run_new_task
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 # The tests build the image with pika from a package index on 127.0.0.1 (see
 # worker_image): this adds the host's network to the build.
 BUILD_ON_HOST_NETWORK = REPOSITORY / "tests" / "compose-build.yml"
+
 QUEUE = "test_dur"  # the scripts' default, which the compose workers use
 IMAGE_USER = "10001"
 
@@ -101,26 +112,6 @@ def worker_image(tmp_path_factory):
         docker.from_env().images.remove(image, force=True)
 
 
-def consumers(url):
-    """How many consume from the queue now, as the queue itself counts them."""
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        return connection.channel().queue_declare(QUEUE, passive=True).method.consumer_count
-    except pika.exceptions.ChannelClosedByBroker:  # not declared yet
-        return 0
-    finally:
-        if connection.is_open:
-            connection.close()
-
-
-def ready_tasks(url):
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    try:
-        return connection.channel().queue_declare(QUEUE, passive=True).method.message_count
-    finally:
-        connection.close()
-
-
 def stdout(container):
     return container.logs(stdout=True, stderr=False).decode().splitlines()
 
@@ -159,7 +150,7 @@ def workers(worker_image):
     try:
         project.run("up", "-d", "--scale", "worker=3")
         project.url = project.node("rabbitmq", "RABBITMQ_PORT").url
-        wait_until(lambda: consumers(project.url) == 3, 60, "three workers consuming")
+        wait_until(lambda: consumer_count(project.url, QUEUE) == 3, 60, "three workers consuming")
         yield project
     finally:
         project.down()
@@ -241,7 +232,7 @@ def test_stop_lets_each_worker_finish_and_ack_its_task_and_tasks_sent_meanwhile_
         assert err[-1].startswith("worker.py: stopped"), err
         assert exit_code(container) == 0, err
     # Acked: none of the three came back to the queue; the two sent during the stop wait there.
-    assert ready_tasks(workers.url) == len(during_the_stop)
+    assert ready_count(workers.url, QUEUE) == len(during_the_stop)
 
     workers.run("start", "worker")
     wait_until(

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from brokers import wait_until
+from brokers import ready_count, wait_until
 from scripts import STOP_SIGNAL, WAITING, queue_drained, run_new_task
 
 STOP_NOW = f"({STOP_SIGNAL} again or Ctrl+C: stop now, and the task goes back to the queue)"
@@ -55,6 +55,43 @@ def test_sigterm_finishes_the_task_in_hand_acks_it_and_takes_no_other(broker, qu
     spare = start_worker(queue)
     spare.wait_for(" [x] Done")
     assert spare.received() == ["'Not for a stopping worker'"]
+    queue_drained(broker, queue)
+
+
+def test_sigterm_with_prefetch_3_finishes_the_task_in_hand_and_hands_back_the_unstarted_at_once(
+    broker, queue, start_worker
+):
+    """With --prefetch 3 a worker holds two tasks it has not started: the warm
+    stop hands them back at once, for another worker, while it finishes the
+    one in hand. None is lost, none is done twice."""
+    tasks = ["First of three......", "Second of three.", "Third of three."]
+    for task in tasks:
+        run_new_task(broker.url, queue, task)
+    worker = start_worker(queue, "--prefetch", "3")
+    worker.wait_for(" [x] Received 'First of three......'")
+    # None left in the queue: its one consumer holds all three (ready_count is
+    # the queue's own count, and quick: the first task lasts only 6 s).
+    wait_until(lambda: ready_count(broker.url, queue) == 0, 5, "the worker to hold all three tasks")
+
+    worker.terminate()
+    worker.wait_for(f"worker.py: stopping ({STOP_SIGNAL})", stream="err", prefix=True, timeout=5)
+    wait_until(lambda: ready_count(broker.url, queue) == 2, 5, "the two unstarted tasks back in the queue")
+    handed_back = time.monotonic()
+    assert worker.wait_exit(timeout=15) == 0
+    finished = [t for t, line in worker.out if line == " [x] Done"]
+    assert handed_back < finished[0]  # at the stop, not once the first task was done
+    assert worker.lines == [WAITING, " [x] Received 'First of three......'", " [x] Done"]
+    assert worker.errors == [
+        f"worker.py: stopping ({STOP_SIGNAL}): taking no new task, finishing the one in hand {STOP_NOW}",
+        f"worker.py: stopped ({STOP_SIGNAL}) once its task was done and acknowledged",
+    ]
+
+    # Another worker gets the two; the first, acked, is not done again.
+    spare = start_worker(queue)
+    spare.wait_for(" [x] Done", count=2, timeout=10)
+    assert sorted(spare.received()) == ["'Second of three.' (redelivered)", "'Third of three.' (redelivered)"]
+    done = [task.removesuffix(" (redelivered)") for task in worker.done() + spare.done()]
+    assert sorted(done) == sorted(repr(task) for task in tasks)  # each once
     queue_drained(broker, queue)
 
 
