@@ -192,8 +192,7 @@ def test_the_python_work_raising_is_reported_with_its_traceback_and_the_worker_g
     broker, queue, tmp_path
 ):
     worker = start_copy(broker, queue, worker_with_work(tmp_path, RAISING_WORK))
-    run_new_task(broker.url, queue, "raise")
-    run_new_task(broker.url, queue, "next.")
+    send_lines(broker.url, queue, (), ["raise", "next."])  # at once: before the retry comes back
     worker.wait_for(" [x] Done")
     errors = worker.errors
     assert errors[0] == failed_line("raise", "RuntimeError: could not resize the image", 1, then="trying again in 1 s")
