@@ -169,7 +169,7 @@ def test_the_image_holds_the_scripts_and_runs_the_worker_as_a_user(worker_image)
         network_mode="none", remove=True,
     ).decode().split()
     assert shown[0] == IMAGE_USER
-    assert shown[1:-1] == ["__pycache__", "new_task.py", "requirements.txt", "worker.py", "workqueue.py"]
+    assert shown[1:-1] == ["__pycache__", "new_task.py", "requirements.txt", "worker.py", "workqueue"]  # the package, beside the scripts
     assert shown[-1].startswith("1.")  # pika, in the image's virtual environment
 
 
