@@ -5,11 +5,9 @@ Each '.' in a task is one second of (fake) work; the task is acknowledged
 only once the work is done, so a task whose worker dies goes to another.
 
 This is the tutorial's worker, in the tutorial's order: the work, then
-connect, declare, basic_qos, basic_consume, and the ack. What it adds lives
-in workqueue/, one concern a module (docs/code.md): a deadline on every
-answer of the broker (session.py), reconnecting with backoff (reconnect.py),
-the task thread that keeps heartbeats answered (tasks.py), the warm stop
-(stopping.py), the watch for a node cut off from its queue (watch.py).
+connect, declare, basic_qos, basic_consume, and the ack. What it adds (a
+deadline on every answer, reconnecting, the task thread, retries, the warm
+stop) lives in workqueue/, one concern a module: see docs/code.md.
 """
 
 import signal
@@ -18,10 +16,10 @@ import time
 import workqueue  # noqa: F401  first: it says what to do if pika is not installed
 from workqueue import options, output, signals
 from workqueue.failed_tasks import FailedTasks
-from workqueue.problems import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, no_such_queue
+from workqueue.problems import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, consumer_cancelled, no_such_queue
 from workqueue.reconnect import Reconnect
 from workqueue.session import Session, Step
-from workqueue.stopping import Draining, Leaving, Running, exit_now
+from workqueue.stopping import Draining, Leaving, Running, exit_now, what_becomes_of_tasks_in_hand
 from workqueue.tasks import SKIPPED, Task, Tasks, redelivery_note
 from workqueue.time_limit import WorkTimeLimit
 from workqueue.topology import TaskQueue
@@ -31,8 +29,10 @@ WAITING = " [*] Waiting for messages. To exit press CTRL+C"
 
 
 def work(body):
-    """The tutorial's callback: one second of work per dot. Put real work here: return when it is done, raise when it failed."""
-    if b"." in body:  # (time.sleep(0) still costs 0.1 ms on Linux: its timer slack)
+    """The tutorial's callback: one second of work per dot, between its
+    ' [x] Received' and ' [x] Done' (Worker.do). Put real work here: return
+    when it is done, raise when it failed (docs/real-work.md)."""
+    if b"." in body:  # (time.sleep(0) costs 0.1 ms on Linux, its timer slack)
         time.sleep(body.count(b"."))
 
 
@@ -75,9 +75,8 @@ class Worker:
 
     def consume(self, channel, done):
         channel.add_on_cancel_callback(self.on_cancelled)
-        self.consumer_tag = channel.basic_consume(
-            self.settings.queue, self.on_message, auto_ack=self.settings.no_ack, callback=done
-        )
+        self.consumer_tag = channel.basic_consume(self.settings.queue, self.on_message,
+                                                  auto_ack=self.settings.no_ack, callback=done)
 
     def ready(self, _channel):
         self.queue.set_up()
@@ -130,14 +129,8 @@ class Worker:
 
     def cancelled_queue_exists(self, _frame):
         self.session.answered()
-        if self.tasks.in_hand:
-            self.session.give_up(
-                f"the broker cancelled our consumer {time.monotonic() - self.tasks.busy_since:.0f} s into a task "
-                "(RabbitMQ 4.x does this when a task outlasts consumer_timeout, and gives the task to "
-                "another worker; or the queue's node went down)"
-            )
-        else:
-            self.session.give_up("the broker cancelled our consumer (was the queue's node restarted or cut off?)")
+        into_task = time.monotonic() - self.tasks.busy_since if self.tasks.in_hand else None
+        self.session.give_up(consumer_cancelled(into_task))
 
     def channel_closed(self, reason, step):
         if self.queue.mend(reason, step):
@@ -161,11 +154,7 @@ class Worker:
         else:
             delay = self.reconnect.after_losing(self.session.connected_to)
             output.complain(f"{problem.text}; retrying in {delay:.1f} s")
-            self.session.ioloop.call_later(delay, self.connect_again)
-
-    def connect_again(self):
-        if not isinstance(self.phase, Leaving):
-            self.session.connect()
+            self.session.connect_later(delay)
 
     # Stopping: Ctrl+C at once; SIGTERM (Ctrl+Break on Windows) warm.
     def on_signal(self, signum):
@@ -186,10 +175,8 @@ class Worker:
         for task in self.tasks.take_back_waiting():
             if task.channel is not None and task.channel.is_open:
                 task.channel.basic_nack(task.delivery_tag, requeue=True)
-        output.complain(
-            f"stopping ({name}): taking no new task, finishing the one in hand "
-            f"({name} again or Ctrl+C: stop now, and the task goes back to the queue)"
-        )
+        output.complain(f"stopping ({name}): taking no new task, finishing the one in hand "
+                        f"({name} again or Ctrl+C: stop now, and the task goes back to the queue)")
 
     def output_lost(self, exc):
         output.drop()
@@ -202,11 +189,7 @@ class Worker:
             self.session.ioloop.stop()  # asked twice: at once
             return
         if in_hand or self.tasks.in_hand:
-            reason += (
-                "; the tasks it had taken are lost (--no-ack)"
-                if self.settings.no_ack
-                else "; its unfinished task goes back to the queue"
-            )
+            reason += what_becomes_of_tasks_in_hand(self.settings.no_ack)
         self.phase = Leaving(reason, code)
         self.session.close()  # ended() stops the I/O loop
 

@@ -111,6 +111,17 @@ def channel_closed(exc, at):
     return Problem(f"the broker closed the channel: {exc.reply_text} ({exc.reply_code})", fatal=exc.reply_code == 403)
 
 
+def consumer_cancelled(into_task):
+    """Our words for a consumer the broker cancelled while its queue is still
+    there, `into_task` seconds into a task (None: with no task in hand)."""
+    if into_task is None:
+        return "the broker cancelled our consumer (was the queue's node restarted or cut off?)"
+    return (
+        f"the broker cancelled our consumer {into_task:.0f} s into a task (RabbitMQ 4.x does this when a task "
+        "outlasts consumer_timeout, and gives the task to another worker; or the queue's node went down)"
+    )
+
+
 def explain_inequivalent(setting, queue, detail):
     """The broker's "inequivalent arg" in the user's words, and what to do."""
     delete = f"use another --queue, or delete it with its tasks: rabbitmqctl delete_queue {queue}"

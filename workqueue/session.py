@@ -43,10 +43,16 @@ class Session:
         self.waiting_for = None  # the Step the deadline is for
         self._deadline = None
         self._connecting = None  # a token for the connection attempt under way
+        self._later = None  # the timer of connect_later
         self._closing = False  # we asked for the close
         self._problem = None  # why we gave the connection up
 
+    def connect_later(self, delay):
+        """connect() in `delay` s, unless close() comes first."""
+        self._later = self.ioloop.call_later(delay, self.connect)
+
     def connect(self):
+        self._later = None
         self.connected_to = None
         self._connecting = object()  # this attempt, as opposed to one we have given up
         pika.SelectConnection.create_connection(
@@ -137,6 +143,9 @@ class Session:
         out and that are not acked); drop it if the broker does not answer."""
         self._closing = True
         self.answered()
+        if self._later is not None:
+            self.ioloop.remove_timeout(self._later)
+            self._later = None
         if self.connection is None:
             self._connecting = None
             self._end(None)

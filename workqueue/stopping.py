@@ -26,6 +26,13 @@ class Leaving(NamedTuple):
     code: int  # the exit code
 
 
+def what_becomes_of_tasks_in_hand(no_ack):
+    """What leaving does to the tasks in hand, added to the reason."""
+    if no_ack:
+        return "; the tasks it had taken are lost (--no-ack)"  # the broker forgot them on delivery
+    return "; its unfinished task goes back to the queue"  # never acked: the broker gives it out again
+
+
 def exit_now(reason, code):
     """Say why, and exit at once: the task thread may be in the middle of a
     task, which is not acked and goes back to the queue."""
