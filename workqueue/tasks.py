@@ -78,7 +78,7 @@ class Tasks:
             self._awaited = None
             quick, self._quick_outcome = self._quick_outcome, None
         if quick is not None:
-            self._on_finished(task, quick[0])
+            self._finished(task, quick[0])
 
     def take_back_waiting(self):
         """The tasks not started yet, taken off the thread's queue."""
@@ -109,10 +109,7 @@ class Tasks:
                     self._quick_outcome = (outcome,)
                     self._outcome_ready.set()
                     continue
-            self._report(lambda task=task, outcome=outcome: self._on_finished(task, outcome))
-
-    def _on_finished(self, task, outcome):
-        self._finished(task, outcome)
+            self._report(lambda task=task, outcome=outcome: self._finished(task, outcome))
 
     def settled(self, task):
         """On the I/O loop: the worker is done with `task` (acked, or left to
