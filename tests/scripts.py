@@ -91,6 +91,13 @@ def run_new_task(url, queue, *words, check=True, env=SCRIPT_ENV):
     return result
 
 
+def send_lines(url, queue, options, lines):
+    """new_task.py - : the tasks, one a line, from one process: all queued at once."""
+    sent = subprocess.run(command("new_task.py", url, queue, *options, "-"), input="".join(f"{l}\n" for l in lines),
+                          env=SCRIPT_ENV, capture_output=True, text=True, timeout=60)
+    assert sent.returncode == 0, sent.stderr
+
+
 def start_new_task(url, queue, *words):
     return subprocess.Popen(
         command("new_task.py", url, queue, *words), stdin=subprocess.DEVNULL,
