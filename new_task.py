@@ -20,6 +20,7 @@ import workqueue  # noqa: F401  first: it says what to do if pika is not install
 import pika
 from workqueue import options, output, signals
 from workqueue.confirms import CONFIRMED, Confirms
+from workqueue.handover import Handover
 from workqueue.problems import EXIT_FAILED, EXIT_INTERRUPTED
 from workqueue.session import Session, Step
 from workqueue.stdin import lines_of
@@ -88,15 +89,14 @@ class Publisher:
     def read(self):
         """On the reader thread: hand the tasks to the I/O loop, WINDOW at most
         unconfirmed. A task is read only when there is room for it."""
-        report = self.session.ioloop.add_callback_threadsafe
+        handover = Handover(self.session.ioloop)  # one wake-up of the loop for the tasks read meanwhile
         try:
             for line, task in self.tasks:
                 self.space.acquire()
-                report(lambda line=line, task=task: self.publish(line, task))
-            report(self.end_of_tasks)
+                handover.call(self.publish, line, task)
+            handover.call(self.end_of_tasks)
         except OSError as exc:
-            problem = f"cannot read standard input: {exc.strerror or exc}"
-            report(lambda: self.stop(problem))
+            handover.call(self.stop, f"cannot read standard input: {exc.strerror or exc}")
 
     # Publish each task as the reader hands it over; ' [x] Sent' once confirmed.
     def publish(self, line, task):
@@ -125,6 +125,7 @@ class Publisher:
     def report_sent(self):
         """' [x] Sent' for the confirmed tasks, in order, up to the first one
         that was refused or returned, where it stops."""
+        sent_before = self.confirms.sent
         while self.problem is None and (oldest := self.confirms.oldest()) is not None:
             _line, task, answer = oldest
             if answer is None:
@@ -134,8 +135,9 @@ class Publisher:
                 return
             output.say(f" [x] Sent {output.shown(task)}")
             self.confirms.reported_sent()
-            self.space.release()
             self.session.answered()
+        if sent := self.confirms.sent - sent_before:
+            self.space.release(sent)  # room for as many more, in one go
         if self.confirms.unconfirmed and self.session.waiting_for is None:
             self.expect_confirm()
         self.close_when_done()

@@ -102,7 +102,7 @@ class Worker:
         if not self.time_limit.finished(task):
             return  # failed at its time limit already
         if outcome not in (None, SKIPPED):
-            self.failed_tasks.failed(task, outcome, self.settled)  # settled once its copy is in
+            self.failed_tasks.failed(task, outcome, lambda task: self.settled(task, "had failed (see above)"))
             return
         if task.channel is None or outcome is SKIPPED:
             pass  # --no-ack: nothing to ack; skipped: the broker gives it out again
@@ -112,10 +112,11 @@ class Worker:
             task.channel.basic_ack(task.delivery_tag)
         self.settled(task)
 
-    def settled(self, task):
+    def settled(self, task, what_became_of_it="was done and acknowledged"):
+        """A failed task is settled once its copy is in (failed_tasks.py)."""
         self.tasks.settled(task)
         if isinstance(self.phase, Draining) and self.tasks.in_hand == 0:
-            self.leave(f"stopped ({self.phase.signal}) once its task was done and acknowledged", 0)
+            self.leave(f"stopped ({self.phase.signal}) once its task {what_became_of_it}", 0)
 
     def free(self):
         return isinstance(self.phase, Running) and self.tasks.in_hand == 0

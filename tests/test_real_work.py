@@ -250,7 +250,7 @@ def test_a_warm_stop_during_a_command_that_fails_sends_its_copy_first(broker, qu
     assert worker.wait_exit(15) == 0
     assert worker.errors[-2:] == [
         failed_line("slow-fail 3", "exit status 3", 1, then="trying again in 3 s"),
-        f"worker.py: stopped ({STOP_SIGNAL}) once its task was done and acknowledged",
+        f"worker.py: stopped ({STOP_SIGNAL}) once its task had failed (see above)",
     ]
     wait_until(lambda: ready_count(broker.url, queue) == 1, 15, "the task back from its delay")
 
