@@ -20,7 +20,7 @@ import workqueue  # noqa: F401  first: it says what to do if pika is not install
 import pika
 from workqueue import options, output, signals
 from workqueue.confirms import CONFIRMED, Confirms
-from workqueue.handover import Handover
+from workqueue.handover import Handover, Room
 from workqueue.problems import EXIT_FAILED, EXIT_INTERRUPTED
 from workqueue.session import Session, Step
 from workqueue.stdin import lines_of
@@ -67,7 +67,7 @@ class Publisher:
         self.from_input = from_input  # else one task, from the command line
         self.queue = TaskQueue(settings.queue, settings.queue_type)
         self.session = Session(settings, self.steps, self.ready, self.ended, self.channel_closed)
-        self.space = threading.Semaphore(self.WINDOW)
+        self.room = Room(self.WINDOW)  # for tasks on their way
         self.confirms = Confirms()
         self.all_read = False
         self.problem = None  # why it stopped before the end, in one line
@@ -92,7 +92,7 @@ class Publisher:
         handover = Handover(self.session.ioloop)  # one wake-up of the loop for the tasks read meanwhile
         try:
             for line, task in self.tasks:
-                self.space.acquire()
+                self.room.take()
                 handover.call(self.publish, line, task)
             handover.call(self.end_of_tasks)
         except OSError as exc:
@@ -137,7 +137,7 @@ class Publisher:
             self.confirms.reported_sent()
             self.session.answered()
         if sent := self.confirms.sent - sent_before:
-            self.space.release(sent)  # room for as many more, in one go
+            self.room.give_back(sent)
         if self.confirms.unconfirmed and self.session.waiting_for is None:
             self.expect_confirm()
         self.close_when_done()

@@ -6,7 +6,7 @@ import threading
 
 from pika.adapters.select_connection import IOLoop
 
-from workqueue.handover import Handover
+from workqueue.handover import Handover, Room
 
 
 class CountingIOLoop(IOLoop):
@@ -61,3 +61,19 @@ def test_a_call_handed_over_after_a_batch_ran_wakes_the_loop_again():
     ioloop.start()
     ioloop.remove_timeout(timer)
     assert ran == [1, 2]
+
+
+def test_a_thread_out_of_room_waits_until_half_of_it_is_free():
+    room = Room(10)
+    for _ in range(10):
+        room.take()  # room for ten at once: no waiting
+    took = threading.Event()
+    thread = threading.Thread(target=lambda: (room.take(), took.set()))
+    thread.start()
+    room.give_back(4)
+    assert not took.wait(0.3)  # 4 of 10 free: it goes on waiting
+    room.give_back(1)
+    assert took.wait(5)  # half free: it takes one
+    thread.join(5)
+    for _ in range(4):
+        room.take()  # the rest without waiting
