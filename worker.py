@@ -42,7 +42,7 @@ def main():
     worker = Worker(settings)
     signals.catch(worker.session.ioloop, worker.on_signal, signal.SIGINT, *signals.STOP_SIGNALS)
     worker.session.connect()  # over the URLs in turn; then steps(), each answered within --timeout
-    worker.session.ioloop.start()  # until the worker leaves
+    worker.tasks.run()  # pika's I/O loop, and the tasks, until the worker leaves
     exit_now(*worker.phase)
 
 
@@ -145,7 +145,7 @@ class Worker:
         for task in self.failed_tasks.connection_ended():  # copies on their way: the broker has the tasks
             self.tasks.settled(task)
         if isinstance(self.phase, Leaving):  # every close we ask for is a leave
-            self.session.ioloop.stop()
+            self.tasks.end()
             return
         problem = self.session.explain(problem)
         if problem.fatal:
@@ -187,7 +187,7 @@ class Worker:
         """Close without acking the tasks in hand: the broker gives them to
         other workers (with --no-ack it has forgotten them already)."""
         if isinstance(self.phase, Leaving):
-            self.session.ioloop.stop()  # asked twice: at once
+            self.tasks.end()  # asked twice: at once
             return
         if in_hand or self.tasks.in_hand:
             reason += what_becomes_of_tasks_in_hand(self.settings.no_ack)

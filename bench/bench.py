@@ -68,9 +68,6 @@ def drain_consumers():
         Consumer("the tutorial's worker (tests/tutorial_client.py)",
                  lambda url, queue: worker_command(REFERENCE, url, queue), target="ours ≥ 1.0× it"),
     ]
-    if shutil.which("taskset"):  # Linux: both of the worker's threads on one CPU (see thread_handoff.py)
-        consumers.append(Consumer("ours, pinned to one CPU (taskset -c 0 ./worker.py)",
-                                  lambda url, queue: ["taskset", "-c", "0", *worker_command(OURS, url, queue)], ours=True))
     node, why_not = node_consumer()
     if node:
         consumers.append(Consumer(f"Node.js amqplib {node} (bench/minimal_consumer.js)",
@@ -393,7 +390,7 @@ def report(url, sizes, smoke):
 
     handoff = json.loads(subprocess.run([PYTHON, BENCH / "thread_handoff.py"], check=True, capture_output=True,
                                         text=True).stdout)
-    row("1. … a task's hand-over to the task thread and back, alone (bench/thread_handoff.py)",
+    row("1. … a task handed to another thread and back, alone: what ours does not pay (bench/thread_handoff.py)",
         f"{handoff['any CPU']:.1f} µs on any CPU", "", "" if handoff["one CPU"] is None else
         f"{handoff['one CPU']:.1f} µs with both threads on one CPU")
 

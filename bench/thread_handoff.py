@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""REFERENCE, not the product: what one task's hand-over to the worker's task
-thread and back costs by itself (bench/bench.py, measure 1). The I/O loop
-hands each task to the task thread and waits for its outcome, as
-workqueue/tasks.py does (SimpleQueue, Event.wait with a timeout): two
-wake-ups of a waiting thread a task. Measured with the two threads free to
-run on any CPU (as the worker runs), then both on one CPU (Linux only:
-os.sched_setaffinity), where no wake-up crosses CPUs.
+"""REFERENCE, not the product: what handing each task from the thread that
+runs pika's I/O loop to another thread, and its outcome back, would cost by
+itself (bench/bench.py, measure 1). The worker did so until the tasks
+thread came to run the loop between tasks (workqueue/tasks.py): two wake-ups
+of a waiting thread a task (SimpleQueue, Event.wait with a timeout).
+Measured with the two threads free to run on any CPU, then both on one CPU
+(Linux only: os.sched_setaffinity), where no wake-up crosses CPUs.
 
     thread_handoff.py        # prints {"any CPU": µs, "one CPU": µs or null}
 """

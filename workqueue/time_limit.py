@@ -6,6 +6,7 @@ manager starts a fresh worker (docs/real-work.md). --run's command has its
 limit in workqueue/commands.py, where it is ended cleanly."""
 
 import functools
+import time
 
 from workqueue import output
 from workqueue.failures import TaskFailed, time_limit_reason
@@ -25,7 +26,7 @@ class WorkTimeLimit:
     def started(self, task):
         """On the task thread, as the work starts."""
         if self.seconds is not None:
-            self.ioloop.add_callback_threadsafe(functools.partial(self._watch, task))
+            self.ioloop.add_callback_threadsafe(functools.partial(self._watch, task, time.monotonic()))
 
     def finished(self, task):
         """On the I/O loop: the task's outcome is in. False if it was known
@@ -36,9 +37,11 @@ class WorkTimeLimit:
         over, task.over = task.over, True
         return not over
 
-    def _watch(self, task):
+    def _watch(self, task, started):
+        """On the I/O loop, which may come to it a little after the work started."""
         if not task.over:
-            self._timer = self.ioloop.call_later(self.seconds, functools.partial(self._past, task))
+            left = max(0.0, self.seconds - (time.monotonic() - started))
+            self._timer = self.ioloop.call_later(left, functools.partial(self._past, task))
 
     def _past(self, task):
         self._timer = None
