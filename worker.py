@@ -6,7 +6,7 @@ only once the work is done, so a task whose worker dies goes to another.
 
 This is the tutorial's worker, in the tutorial's order: the work, then
 connect, declare, basic_qos, basic_consume, and the ack. What it adds (a
-deadline on every answer, reconnecting, the task thread, retries, the warm
+deadline on every answer, reconnecting, the tasks thread, retries, the warm
 stop) lives in workqueue/, one concern a module: see docs/code.md.
 """
 
@@ -84,13 +84,13 @@ class Worker:
         self.reconnect.connected()
         self.watch.start()
 
-    # A task arrives: the task thread does it (work, above); then its ack.
+    # A task arrives: the tasks thread does it (work, above); then its ack.
     def on_message(self, channel, method, properties, body):
         note = redelivery_note(method, properties)
         self.tasks.put(Task(body, properties, note, None if self.settings.no_ack else channel, method.delivery_tag))
 
     def do(self, task):
-        """On the task thread: the tutorial's lines, and the work between them."""
+        """On the tasks thread: the tutorial's lines, and the work between them."""
         output.say(f" [x] Received {output.shown(task.body)}{task.note}")
         self.time_limit.started(task)
         self.work(task.body)  # a failure raises: finished() hears it

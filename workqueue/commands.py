@@ -138,7 +138,7 @@ def end_running():
 
 
 class Command:
-    """COMMAND of --run, run once per task on the task thread; end_now() may
+    """COMMAND of --run, run once per task on the tasks thread; end_now() may
     be called from another thread (the worker leaving at once)."""
 
     def __init__(self, words, time_limit=None):

@@ -34,7 +34,7 @@ def what_becomes_of_tasks_in_hand(no_ack):
 
 
 def exit_now(reason, code):
-    """Say why, and exit at once: the task thread may be in the middle of a
+    """Say why, and exit at once: the tasks thread may be in the middle of a
     task, which is not acked and goes back to the queue."""
     commands.end_running()  # nothing of a --run command runs on, orphaned
     if code == EXIT_INTERRUPTED and sys.stderr.isatty():

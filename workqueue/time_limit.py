@@ -24,7 +24,7 @@ class WorkTimeLimit:
         self._timer = None
 
     def started(self, task):
-        """On the task thread, as the work starts."""
+        """On the tasks thread, as the work starts."""
         if self.seconds is not None:
             self.ioloop.add_callback_threadsafe(functools.partial(self._watch, task, time.monotonic()))
 

@@ -86,3 +86,19 @@ def test_an_exception_out_of_the_loop_on_the_tasks_thread_is_raised_on_the_main_
     ioloop.call_later(0, lambda: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         run(tasks, ioloop)
+
+
+def test_tasks_taken_together_are_done_one_after_the_other_without_waiting_for_the_loop():
+    """With nothing to ack (--no-ack) the loop has no event to wake it: the
+    tasks thread must not wait in poll() while a task is waiting."""
+    ioloop = IOLoop()
+    started = []
+
+    def finished(_task, _outcome):
+        if len(started) == 3:
+            tasks.end()
+
+    tasks = Tasks(ioloop, lambda t: started.append(time.monotonic()), finished, None)
+    ioloop.call_later(0, lambda: [tasks.put(task(body)) for body in (b"a", b"b", b"c")])
+    run(tasks, ioloop)
+    assert started[-1] - started[0] < 0.5  # not a poll's wait (seconds) between them
