@@ -270,6 +270,29 @@ def test_a_stop_during_a_retrys_delay_loses_nothing(broker, queue, start_worker,
     assert ready_count(broker.url, f"{queue}.retry.5s") == 0
 
 
+def test_a_copy_the_broker_refuses_leaves_the_task_in_the_queue_and_says_so(broker, queue, start_worker):
+    """The delay queue full (a policy: at most 0 tasks, refuse the rest): the
+    copy is refused, the task not acked; once the policy is gone, its copy goes in."""
+    delay_queue = f"{queue}.retry.60s"
+    policy = f"{queue}-delay-full"
+    broker.rabbitmqctl("set_policy", "--apply-to", "queues", "--priority", "10", policy,
+                       f"^{delay_queue.replace('.', '[.]')}$", '{"max-length": 0, "overflow": "reject-publish"}')
+    try:
+        worker = start_worker(queue, *run_option(), "--retry-delay", "60")
+        run_new_task(broker.url, queue, "fail 3")
+        worker.wait_for(" [x] Received 'fail 3' (redelivered)", timeout=20)
+    finally:
+        broker.rabbitmqctl("clear_policy", policy)
+    assert worker.errors[0] == failed_line(
+        "fail 3", "exit status 3", 1, then=f"the connection ended before the broker confirmed its copy in queue "
+        f"{delay_queue!r}: the task goes back to the queue, and may be in both (at least once)")
+    assert worker.errors[1].startswith(
+        f"worker.py: the broker refused (basic.nack) the failed task's copy for queue {delay_queue!r}; retrying in ")
+    worker.wait_for(failed_line("fail 3", "exit status 3", 1, then="trying again in 60 s"), stream="err", timeout=20)
+    wait_until(lambda: ready_count(broker.url, delay_queue) == 1, 10, "the copy in its delay queue")
+    assert broker.queue_counts(queue) == (0, 0)
+
+
 def test_on_a_quorum_queue_the_policys_delivery_limit_parks_nothing_before_our_attempts(
     broker, queue, start_worker
 ):

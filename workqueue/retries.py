@@ -8,8 +8,9 @@ NAME.retry.<delay>s: one queue per delay, so that every task in it has the
 same time to live and they expire in the order they came; an expired task is
 dead-lettered back to NAME through the default exchange. At the last
 attempt, the copy goes to NAME.dead instead. Only once the broker has
-confirmed the copy is the original acked, so a failed task is always in one
-queue or another (and, if the worker dies in between, in two: at least once).
+confirmed the copy is the original acked (and the failure said, now true),
+so a failed task is always in one queue or another (and, if the worker dies
+or is interrupted in between, in two: at least once).
 """
 
 import dataclasses
@@ -174,10 +175,20 @@ def failure_line(task, reason, outcome):
     --no-ack (the broker forgot the task when it delivered it)."""
     if outcome is None:
         return f"task {task} failed: {reason}; it is gone (--no-ack: the broker forgot it when it was delivered)"
-    tried = f"task {task} failed: {reason} (attempt {outcome.attempt} of {outcome.attempts})"
     if isinstance(outcome, Park):
-        return f"{tried}; parked in queue {outcome.queue!r}"
-    return f"{tried}; trying again in {outcome.delay:g} s"
+        return f"{_tried(task, reason, outcome)}; parked in queue {outcome.queue!r}"
+    return f"{_tried(task, reason, outcome)}; trying again in {outcome.delay:g} s"
+
+
+def unconfirmed_line(task, reason, outcome):
+    """The connection ended between the copy's publish and its confirm: the
+    broker delivers the task again, and may hold the copy as well."""
+    return (f"{_tried(task, reason, outcome)}; the connection ended before the broker confirmed its copy "
+            f"in queue {outcome.queue!r}: the task goes back to the queue, and may be in both (at least once)")
+
+
+def _tried(task, reason, outcome):
+    return f"task {task} failed: {reason} (attempt {outcome.attempt} of {outcome.attempts})"
 
 
 def _milliseconds(seconds):

@@ -112,3 +112,9 @@ def test_a_name_too_long_for_its_delay_queues_is_said():
 )
 def test_what_the_worker_says(outcome, line):
     assert retries.failure_line("'Hello...'", "exit status 3", outcome) == line
+
+
+def test_what_the_worker_says_when_the_connection_ends_before_the_copys_confirm():
+    assert retries.unconfirmed_line("'Hello...'", "exit status 3", Retry("jobs.retry.2s", {}, {}, 2, 5, 2)) == (
+        "task 'Hello...' failed: exit status 3 (attempt 2 of 5); the connection ended before the broker confirmed "
+        "its copy in queue 'jobs.retry.2s': the task goes back to the queue, and may be in both (at least once)")
