@@ -9,7 +9,7 @@ import urllib.parse
 
 import pika
 
-from workqueue import SCRIPT, commands, output, retries
+from workqueue import SCRIPT, output
 
 DEFAULT_URL = "amqp://guest:guest@localhost:5672/%2F"
 DEFAULT_QUEUE = "test_dur"  # the tutorial's durable queue
@@ -83,6 +83,7 @@ def worker_settings(argv=None):
 
 def real_work_options(parser):
     """The worker's options for real work (docs/real-work.md)."""
+    from workqueue import retries  # the worker's alone: new_task.py starts without it
     parser.add_argument(
         "--run", metavar="COMMAND",
         help="do each task by running COMMAND (split as a shell would; no shell runs) with "
@@ -109,6 +110,7 @@ def real_work_options(parser):
 def with_real_work(parser, settings):
     """The settings, with `command` (--run's, or None) and `retries` (the
     RetryPolicy); what cannot be right is a usage error."""
+    from workqueue import commands, retries  # the worker's alone: new_task.py starts without them
     if settings.no_ack and (settings.attempts is not None or settings.retry_delay is not None):
         parser.error("--attempts and --retry-delay have no effect with --no-ack: a failed task is gone")
     settings.retries = retries.RetryPolicy(
