@@ -38,3 +38,13 @@ def test_fair_dispatch_picture_is_drawn(broker, tmp_path):
     assert picture.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     spans = [line for line in result.stdout.splitlines() if ": makespan " in line]
     assert [line.split(":")[0] for line in spans] == ["prefetch 1 (the default)", "prefetch 0"], result.stdout
+
+
+def test_compare_runs_two_checkouts_side_by_side(broker):
+    result = subprocess.run(
+        [sys.executable, ROOT / "bench" / "compare.py", "--smoke", "--url", broker.url, ROOT],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    ratios = [line for line in result.stdout.splitlines() if line.startswith("  this / other: ")]
+    assert len(ratios) == 2, result.stdout  # the drain's and new_task.py's
