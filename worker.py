@@ -4,10 +4,9 @@
 Each '.' in a task is one second of (fake) work; the task is acknowledged
 only once the work is done, so a task whose worker dies goes to another.
 
-This is the tutorial's worker, in the tutorial's order: the work, then
-connect, declare, basic_qos, basic_consume, and the ack. What it adds (a
-deadline on every answer, reconnecting, the tasks thread, retries, the warm
-stop) lives in workqueue/, one concern a module: see docs/code.md.
+This is the tutorial's worker, in its order: the work, connect, declare,
+basic_qos, basic_consume, the ack. What it adds (deadlines, reconnecting, the
+tasks thread, retries, the warm stop) lives in workqueue/: see docs/code.md.
 """
 
 import signal
@@ -31,7 +30,9 @@ WAITING = " [*] Waiting for messages. To exit press CTRL+C"
 def work(body):
     """The tutorial's callback: one second of work per dot, between its
     ' [x] Received' and ' [x] Done' (Worker.do). Put real work here: return
-    when it is done, raise when it failed (docs/real-work.md)."""
+    when it is done, raise when it failed (tried again later, then parked);
+    --time-limit bounds one that hangs; a task may run twice (a worker killed
+    before its ack), so make it safe to repeat. See docs/real-work.md."""
     if b"." in body:  # (time.sleep(0) costs 0.1 ms on Linux, its timer slack)
         time.sleep(body.count(b"."))
 
