@@ -224,6 +224,12 @@ def test_a_queue_declared_with_other_settings_is_explained(broker, queue):
         ("worker.py", ["--prefetch", "65536"], "argument --prefetch: 65536 is not between 0 and 65535"),
         ("worker.py", ["--prefetch", "one"], "argument --prefetch: 'one' is not an integer"),
         ("worker.py", ["--no-such-option"], "unrecognized arguments"),
+        ("worker.py", ["--url", "amqp://[::1/"], "argument --url: 'amqp://[::1/': Invalid IPv6 URL"),
+        ("new_task.py", ["--url", "amqp://guest:se/cret@localhost/"],
+         "argument --url: 'amqp://***@localhost/': its user name and password cannot be told from its host"),
+        # NAME.dead (256 bytes) for a quorum queue; --url a closed port, lest a mistake reach a broker
+        ("new_task.py", ["--url", f"amqp://127.0.0.1:{free_port()}/", "--queue-type", "quorum", "--queue", "q" * 251],
+         "has too long a name for its queue"),
     ],
 )
 def test_malformed_options_are_usage_errors(script, arguments, complaint):

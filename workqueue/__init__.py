@@ -11,6 +11,9 @@ ON_WINDOWS = sys.platform == "win32"
 # What the user types, where the two kinds of consoles differ.
 ACTIVATE = r".venv\Scripts\activate" if ON_WINDOWS else ". .venv/bin/activate"
 END_OF_INPUT = "Ctrl+Z then Enter" if ON_WINDOWS else "Ctrl+D"
+# RabbitMQ's limit for a queue's name, in bytes of UTF-8: the name given
+# (options.py) and those of the queues made from it (retries.py).
+LONGEST_NAME = 255
 
 try:
     import pika  # noqa: F401

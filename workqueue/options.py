@@ -1,17 +1,16 @@
-"""The options of both scripts, the broker's URLs among them, parsed into
-one settings object (argparse's namespace, with `parameters` added): an
-option is added here, and used by its name in the script."""
+"""The options of both scripts, the broker's URLs among them (read in
+workqueue/urls.py), parsed into one settings object (argparse's namespace,
+with `parameters` added): an option is added here, and used by its name in
+the script. What cannot work is a usage error (exit 2) before the broker
+hears of it."""
 
 import argparse
 import os
-import re
-import urllib.parse
+import sys
 
-import pika
+from workqueue import LONGEST_NAME, output, urls
+from workqueue.urls import DEFAULT_URL, URL_SEPARATOR, connection_parameters, masked  # noqa: F401
 
-from workqueue import SCRIPT, output
-
-DEFAULT_URL = "amqp://guest:guest@localhost:5672/%2F"
 DEFAULT_QUEUE = "test_dur"  # the tutorial's durable queue
 # How long the scripts wait for the broker: to connect to one URL, for each
 # answer, for a confirm. Past it, the connection counts as lost. Long enough
@@ -19,9 +18,18 @@ DEFAULT_QUEUE = "test_dur"  # the tutorial's durable queue
 DEFAULT_TIMEOUT = 30
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse's, which masks the passwords in the words it echoes in an error."""
+
+    given = ()  # the command line's words and AMQP_URL
+
+    def error(self, message):
+        super().error(urls.without_passwords(message, self.given))
+
+
 def common_parser(description):
     """An ArgumentParser with the options both scripts take."""
-    parser = argparse.ArgumentParser(description=description)
+    parser = Parser(description=description)
     parser.add_argument(
         "--url",
         help="broker URL, with pika's query parameters such as ?heartbeat=10; "
@@ -54,7 +62,11 @@ def new_task_settings(argv=None):
         help="the task, one second of work per '.' (default: Hello World!); "
         "a single '-' reads tasks from standard input, one a line",
     )
-    return with_urls(parser, parse_args(parser, argv))
+    settings = parse_args(parser, argv)
+    if settings.queue_type == "quorum":  # topology.py declares a quorum queue's NAME.dead
+        from workqueue import retries  # not for a classic queue: new_task.py starts sooner without it
+        refuse(parser, retries.dead_queue_too_long(settings.queue))
+    return with_urls(parser, settings)
 
 
 def worker_settings(argv=None):
@@ -115,9 +127,10 @@ def with_real_work(parser, settings):
         parser.error("--attempts and --retry-delay have no effect with --no-ack: a failed task is gone")
     settings.retries = retries.RetryPolicy(
         settings.attempts or retries.DEFAULT_ATTEMPTS, settings.retry_delay or retries.DEFAULT_RETRY_DELAY)
-    too_long = None if settings.no_ack else settings.retries.name_too_long(settings.queue)
-    if too_long:
-        parser.error(too_long)
+    if not settings.no_ack:  # a failed task's delay queues, and NAME.dead
+        refuse(parser, settings.retries.name_too_long(settings.queue))
+    elif settings.queue_type == "quorum":  # topology.py declares a quorum queue's NAME.dead
+        refuse(parser, retries.dead_queue_too_long(settings.queue))
     settings.command = None
     if settings.run is not None:
         try:
@@ -126,9 +139,16 @@ def with_real_work(parser, settings):
             parser.error(str(exc))
 
 
+def refuse(parser, why):
+    """A usage error if there is a why."""
+    if why:
+        parser.error(why)
+
+
 def parse_args(parser, argv):
     """parser.parse_args(argv): usage errors exit 2 in argparse's way; --help
     into a closed pipe (./worker.py --help | head -1) is no traceback."""
+    parser.given = [*(sys.argv[1:] if argv is None else argv), os.environ.get("AMQP_URL") or ""]
     try:
         return parser.parse_args(argv)
     except SystemExit:
@@ -149,12 +169,16 @@ def with_urls(parser, settings):
 
 
 def queue_name(text):
-    """An argparse type: RabbitMQ takes names of 1 to 255 bytes. (An empty
-    name would have the broker make up one, and leave that queue behind.)"""
+    """An argparse type: RabbitMQ takes names of 1 to 255 bytes of UTF-8. (An
+    empty name would have the broker make up one, and leave that queue behind.)"""
     if not text:
         raise argparse.ArgumentTypeError("a queue needs a name (is a shell variable unset?)")
-    if len(text.encode("utf-8", "surrogateescape")) > 255:
-        raise argparse.ArgumentTypeError("a queue name has at most 255 bytes")
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:  # bytes of another encoding, which argv carries as surrogates
+        raise argparse.ArgumentTypeError(f"queue name {text!r} is not UTF-8 text, as RabbitMQ's names are") from None
+    if size > LONGEST_NAME:
+        raise argparse.ArgumentTypeError(f"a queue name has at most {LONGEST_NAME} bytes")
     return text
 
 
@@ -182,52 +206,3 @@ def integer_between(low, high):
         return value
 
     return parse
-
-
-# A comma starts another URL only before amqp:// or amqps:// (or at the end):
-# pika's ?ssl_options={...}, which carries a client certificate, has commas too.
-URL_SEPARATOR = re.compile(r",(?=\s*(?:amqps?://|$))")
-
-
-def connection_parameters(url_option, url_variable, timeout):
-    """One URLParameters per comma-separated URL, from --url, else $AMQP_URL,
-    else the default; pika tries them in order. ValueError names the source
-    and the URL, its password masked."""
-    if url_option is not None:
-        source, urls = "argument --url", url_option
-    elif url_variable:
-        source, urls = "AMQP_URL", url_variable
-    else:
-        source, urls = "default URL", DEFAULT_URL
-    parameters = []
-    for url in (u for u in (u.strip() for u in URL_SEPARATOR.split(urls)) if u):
-        if urllib.parse.urlsplit(url).scheme.lower() not in ("amqp", "amqps"):
-            raise ValueError(f"{source}: {masked(url)!r} is not an amqp:// or amqps:// URL")
-        try:
-            each = pika.URLParameters(url)
-        except Exception as exc:  # pika raises ValueError, IndexError, ... for a bad URL
-            raise ValueError(f"{source}: {masked(url)!r}: {exc}") from None
-        # Names the connection in the broker's lists and management UI.
-        each.client_properties = {
-            "connection_name": f"{SCRIPT} (pid {os.getpid()})",
-            **(each.client_properties or {}),
-        }
-        # --timeout bounds the connection's set-up, unless the URL says otherwise.
-        query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
-        if "stack_timeout" not in query:
-            each.stack_timeout = timeout
-        if "socket_timeout" not in query:
-            each.socket_timeout = min(each.socket_timeout, timeout)
-        parameters.append(each)
-    if not parameters:
-        raise ValueError(f"{source}: no URL given")
-    return parameters
-
-
-def masked(url):
-    """The URL with its password as ***, fit to be shown."""
-    userinfo, _, rest = urllib.parse.urlsplit(url).netloc.rpartition("@")
-    if ":" not in userinfo:
-        return url
-    user = userinfo.partition(":")[0]
-    return url.replace(f"{userinfo}@{rest}", f"{user}:***@{rest}", 1)

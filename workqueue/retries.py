@@ -16,11 +16,12 @@ or is interrupted in between, in two: at least once).
 import dataclasses
 import datetime
 
+from workqueue import LONGEST_NAME
+
 DEFAULT_ATTEMPTS = 5
 DEFAULT_RETRY_DELAY = 1.0  # s before the second attempt; it doubles after each
 MAX_ATTEMPTS = 20
 MAX_DELAY = 86400.0  # s: a delay doubles up to a day
-LONGEST_NAME = 255  # bytes, RabbitMQ's limit for a queue's name
 
 # The headers a failed task carries (shown as they are in the management UI).
 ATTEMPTS = "attempts"  # attempts that failed, so far
@@ -92,11 +93,21 @@ class RetryPolicy:
                      attempt, self.attempts, delay)
 
     def name_too_long(self, queue):
-        """Why `queue` cannot have its delay queues, or None."""
-        longest = max([dead_queue(queue), *(retry_queue(queue, d) for d in self.delays())], key=_size)
-        if _size(longest) > LONGEST_NAME:
-            return f"queue {queue!r} has too long a name for its queue {longest!r} (at most {LONGEST_NAME} bytes)"
-        return None
+        """Why `queue` cannot have its delay queues and NAME.dead, or None."""
+        return too_long(queue, [dead_queue(queue), *(retry_queue(queue, d) for d in self.delays())])
+
+
+def dead_queue_too_long(queue):
+    """Why `queue` cannot have its NAME.dead, or None."""
+    return too_long(queue, [dead_queue(queue)])
+
+
+def too_long(queue, names):
+    """Why `queue` cannot have the queues `names` made from its name, or None."""
+    longest = max(names, key=_size)
+    if _size(longest) > LONGEST_NAME:
+        return f"queue {queue!r} has too long a name for its queue {longest!r} (at most {LONGEST_NAME} bytes)"
+    return None
 
 
 def attempts_made(headers):

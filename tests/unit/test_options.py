@@ -137,7 +137,7 @@ def test_client_properties_in_the_url_are_kept_and_win():
 
 # The option types.
 
-@pytest.mark.parametrize("name", ["a", "task_queue", "a" * 255, "é" * 127 + "a", "\udcff" * 255])
+@pytest.mark.parametrize("name", ["a", "task_queue", "a" * 255, "é" * 127 + "a"])
 def test_queue_name_accepts_1_to_255_bytes(name):
     assert queue_name(name) == name
 
@@ -148,7 +148,8 @@ def test_queue_name_accepts_1_to_255_bytes(name):
         ("", "a queue needs a name"),
         ("a" * 256, "at most 255 bytes"),
         ("é" * 128, "at most 255 bytes"),  # 128 characters, 256 bytes
-        ("\udcff" * 256, "at most 255 bytes"),  # bytes that are not UTF-8, as argv carries them
+        ("\udcff", "is not UTF-8 text"),  # bytes that are not UTF-8, as argv carries them
+        ("caf\udce9", "is not UTF-8 text"),  # café in Latin-1
     ],
 )
 def test_queue_name_refuses(name, why):
@@ -255,6 +256,50 @@ def test_a_bad_amqp_url_is_a_usage_error_naming_it(capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "AMQP_URL: 'amqp://guest:***@h:99999/'" in err
     assert "secret" not in err
+
+
+@pytest.mark.parametrize("settings", [worker_settings, new_task_settings])
+@pytest.mark.parametrize("name", ["\udcff", "caf\udce9"])  # argv's bytes that are not UTF-8: --queue $'\xff'
+def test_a_queue_name_that_is_not_utf8_is_a_usage_error(capsys, settings, name):
+    with pytest.raises(SystemExit) as leaving:
+        settings(["--queue", name])
+    assert leaving.value.code == 2
+    assert "error: argument --queue: queue name " in capsys.readouterr().err
+
+
+FITS_ITS_DEAD_QUEUE = "q" * 250  # NAME.dead: 255 bytes
+TOO_LONG_FOR_ITS_DEAD_QUEUE = "q" * 251
+
+
+@pytest.mark.parametrize("settings, argv", [
+    (new_task_settings, ["--queue-type", "quorum"]),  # both scripts declare a quorum queue's NAME.dead
+    (worker_settings, ["--queue-type", "quorum", "--no-ack"]),
+    (worker_settings, ["--no-ack", "--queue-type", "quorum"]),
+])
+def test_a_name_too_long_for_its_dead_letter_queue_is_a_usage_error(capsys, settings, argv):
+    with pytest.raises(SystemExit) as leaving:
+        settings([*argv, "--queue", TOO_LONG_FOR_ITS_DEAD_QUEUE])
+    assert leaving.value.code == 2
+    assert f"has too long a name for its queue {TOO_LONG_FOR_ITS_DEAD_QUEUE + '.dead'!r} (at most 255 bytes)" in (
+        capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("settings, argv, name", [
+    (new_task_settings, ["--queue-type", "quorum"], FITS_ITS_DEAD_QUEUE),
+    (new_task_settings, [], "q" * 255),  # a classic queue: no NAME.dead
+    (worker_settings, ["--no-ack", "--queue-type", "quorum"], FITS_ITS_DEAD_QUEUE),
+    (worker_settings, ["--no-ack"], "q" * 255),  # classic, --no-ack: neither NAME.dead nor delay queues
+])
+def test_a_name_that_fits_its_queues_is_taken(settings, argv, name):
+    assert settings([*argv, "--queue", name]).queue == name
+
+
+def test_a_name_too_long_for_its_delay_queues_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as leaving:
+        worker_settings(["--queue", "q" * 247])  # q...q.retry.1s: 256 bytes
+    assert leaving.value.code == 2
+    assert "(at most 255 bytes)" in capsys.readouterr().err
+    assert worker_settings(["--queue", "q" * 246]).queue == "q" * 246
 
 
 def test_the_default_url_is_the_tutorials():

@@ -100,6 +100,12 @@ def test_a_name_too_long_for_its_delay_queues_is_said():
         f"queue {'q' * 247!r} has too long a name for its queue {'q' * 247 + '.retry.1s'!r} (at most 255 bytes)")
 
 
+def test_too_long_says_the_longest_name_over_the_limit():
+    assert retries.too_long("q" * 250, [retries.dead_queue("q" * 250)]) is None  # 255 bytes
+    assert retries.too_long("é" * 126, [retries.dead_queue("é" * 126)]) == (  # 252 bytes, then 5
+        f"queue {'é' * 126!r} has too long a name for its queue {'é' * 126 + '.dead'!r} (at most 255 bytes)")
+
+
 @pytest.mark.parametrize(
     "outcome, line",
     [
