@@ -81,9 +81,11 @@ def main():
     parser.add_argument("other", type=Path, help="the other checkout's folder (with worker.py and new_task.py)")
     parser.add_argument("--url", help="use this broker instead of starting a private one")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check that it runs")
+    parser.add_argument("--rounds", type=int, default=5,
+                        help="alternating rounds (default 5); more on a busy machine, whose noise exceeds 5 %%")
     args = parser.parse_args()
     sizes = dict(rounds=1, drain=20, calls=2, input=20) if args.smoke else \
-        dict(rounds=5, drain=3000, calls=20, input=10_000)
+        dict(rounds=args.rounds, drain=3000, calls=20, input=10_000)
     checkouts = {f"other ({args.other})": args.other.resolve(), f"this ({ROOT})": ROOT}
     on_broker(args.url, lambda url: compare(url, checkouts, sizes))
 
