@@ -9,8 +9,9 @@ on pika 1.x (sleep and ack inside the callback, no
 publisher confirms), unless a measure names another: the drain (1) is also
 measured against pika's floor (bench/minimal_consumer.py) and, where node and
 amqplib are installed (npm ci --prefix bench), Node.js amqplib
-(bench/minimal_consumer.js); standard input (7) against a minimal pipelined
-publisher (bench/minimal_publisher.py). Runs of ours and the references
+(bench/minimal_consumer.js), at prefetch 1, 10 and 50, each at the same
+qos; standard input (7) against a minimal pipelined publisher
+(bench/minimal_publisher.py). Runs of ours and the references
 alternate. Without --url the benchmark starts a private broker the way the
 tests do.
 """
@@ -54,29 +55,46 @@ def worker_command(kind, url, queue):
 
 class Consumer:
     """One of the drain's consumers (measure 1): its row's label, its
-    command(url, queue), and whether it goes in the table's "ours" column."""
+    command(url, queue), whether it goes in the table's "ours" column, and
+    the prefetch (qos) it drains at."""
 
-    def __init__(self, label, command, ours=False, target=""):
+    def __init__(self, label, command, ours=False, target="", prefetch=1):
         self.label, self.command, self.ours, self.target = label, command, ours, target
+        self.prefetch = prefetch
 
 
 FLOOR = "pika's floor (bench/minimal_consumer.py)"
+# The drain's prefetches: the default (fair dispatch), and two that let the
+# broker send ahead, each with the references at the same qos.
+DRAIN_PREFETCHES = (1, 10, 50)
 
 
-def drain_consumers():
-    """The drain's consumers, in the order they take turns: ours first, pika's
-    floor (the ratios' reference) second. One more kind is one more line, e.g.
+def prefetch_options(prefetch):
+    """Our worker's options for this prefetch: none for the default, 1."""
+    return [] if prefetch == 1 else ["--prefetch", str(prefetch)]
+
+
+def drain_consumers(prefetch=1):
+    """The drain's consumers at this prefetch, in the order they take turns:
+    ours first, pika's floor (the ratios' reference) second, both at the same
+    qos; the tutorial's worker (qos 1, as written) at prefetch 1 only. One
+    more kind is one more line, e.g.
     Consumer("ours, --run true", lambda url, queue: worker_command(OURS, url, queue) + ["--run", "true"], ours=True)."""
+    qos = str(prefetch)
     consumers = [
-        Consumer("ours", lambda url, queue: worker_command(OURS, url, queue), ours=True, target="≥ 0.9×"),
-        Consumer(FLOOR, lambda url, queue: [PYTHON, BENCH / "minimal_consumer.py", url, queue]),
-        Consumer("the tutorial's worker (tests/tutorial_client.py)",
-                 lambda url, queue: worker_command(REFERENCE, url, queue), target="ours ≥ 1.0× it"),
+        Consumer("ours", lambda url, queue: worker_command(OURS, url, queue) + prefetch_options(prefetch),
+                 ours=True, target="≥ 0.9× pika's floor", prefetch=prefetch),
+        Consumer(FLOOR, lambda url, queue: [PYTHON, BENCH / "minimal_consumer.py", url, queue, qos],
+                 prefetch=prefetch),
     ]
+    if prefetch == 1:
+        consumers.append(Consumer("the tutorial's worker (tests/tutorial_client.py)",
+                                  lambda url, queue: worker_command(REFERENCE, url, queue), target="ours ≥ 1.0× it"))
     node, why_not = node_consumer()
     if node:
         consumers.append(Consumer(f"Node.js amqplib {node} (bench/minimal_consumer.js)",
-                                  lambda url, queue: ["node", BENCH / "minimal_consumer.js", url, queue]))
+                                  lambda url, queue: ["node", BENCH / "minimal_consumer.js", url, queue, qos],
+                                  prefetch=prefetch))
         return consumers, None
     return consumers, f"Measure 1 skips the Node.js amqplib consumer: {why_not}."
 
@@ -194,8 +212,8 @@ def start_workers(kind, url, queue, count=1, *options):
 
 
 def drain_rate(command, url, tasks):
-    """Tasks/s of one consumer (prefetch 1) on a preloaded queue, stdout to a
-    file; command(url, queue) starts it."""
+    """Tasks/s of one consumer on a preloaded queue, stdout to a file;
+    command(url, queue) starts it (with its prefetch)."""
     queue = new_queue(url)
     with Publisher(url, queue) as publisher:
         publisher.publish(f"task {n}" for n in range(tasks))
@@ -205,7 +223,8 @@ def drain_rate(command, url, tasks):
             with open(output, "w") as out:
                 process = subprocess.Popen(command(url, queue), stdout=out)
             first = last = None
-            done = 0
+            before = time.perf_counter()  # the last look that saw no task started
+            done = done_at_first = 0
             partial = ""
             deadline = time.monotonic() + 300
             with open(output) as reader:
@@ -213,15 +232,22 @@ def drain_rate(command, url, tasks):
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"{command(url, queue)}: {done} of {tasks} done")
                     *lines, partial = (partial + reader.read()).split("\n")
-                    if first is None and any(line.startswith(" [x] Received") for line in lines):
-                        first = time.perf_counter()
-                    done += lines.count(" [x] Done")
                     last = time.perf_counter()
+                    if first is None and any(line.startswith(" [x] Received") for line in lines):
+                        first, done_at_first = last, lines.count(" [x] Done")
+                    elif first is None:
+                        before = last
+                    done += lines.count(" [x] Done")
                     time.sleep(0.002)
             process.kill()
             process.wait()
         publisher.delete()
-    return (tasks - 1) / (last - first)
+    # The tasks done between the first look that saw one started and the last
+    # look: with a prefetch above 1 some are done by that first look already.
+    # All of them (tiny sizes): since the look before.
+    if done_at_first < tasks:
+        return (tasks - done_at_first) / (last - first)
+    return tasks / (last - before)
 
 
 def task_overhead(kind, url, tasks):
@@ -274,16 +300,17 @@ def new_task_wall(kind, url, queue):
     return time.perf_counter() - started
 
 
-def input_rate(kind, url, tasks):
-    """Tasks/s from standard input to confirmed, whole process included."""
+def input_rate(command, url, tasks):
+    """Tasks/s from standard input to confirmed, whole process included;
+    command(url, queue) starts the publisher."""
     queue = new_queue(url)
     lines = "".join(f"task {n}\n" for n in range(tasks)).encode()
     started = time.perf_counter()
-    subprocess.run(stdin_publisher_command(kind, url, queue), input=lines, check=True, capture_output=True)
+    subprocess.run(command(url, queue), input=lines, check=True, capture_output=True)
     elapsed = time.perf_counter() - started
     with Publisher(url, queue) as publisher:
         if publisher.ready() != tasks:
-            raise RuntimeError(f"{kind}: {publisher.ready()} of {tasks} tasks queued")
+            raise RuntimeError(f"{command(url, queue)}: {publisher.ready()} of {tasks} tasks queued")
         publisher.delete()
     return tasks / elapsed
 
@@ -377,21 +404,31 @@ def report(url, sizes, smoke):
         rows.append((name, ours, reference, ratio, target))
         print(f"{name}: {ours} | {reference} | {ratio}", file=sys.stderr, flush=True)
 
-    consumers, skipped = drain_consumers()
+    by_prefetch, skipped = {}, None
+    for prefetch in DRAIN_PREFETCHES:
+        by_prefetch[prefetch], skipped = drain_consumers(prefetch)
     if skipped:
         print(skipped, file=sys.stderr, flush=True)
-    rates = alternate(rounds, lambda consumer: drain_rate(consumer.command, url, sizes["drain"]), consumers)
-    ours, floor = (statistics.median(rates[c]) for c in consumers[:2])
-    row(f"1. drain rate, {sizes['drain']} zero-dot tasks, 1 worker (tasks/s); reference: {FLOOR}",
-        spread(rates[consumers[0]]), spread(rates[consumers[1]]), f"{ours / floor:.2f}×", consumers[0].target)
-    for consumer in consumers[2:]:
-        rate = statistics.median(rates[consumer])
-        if consumer.ours:
-            row(f"1. … {consumer.label}", spread(rates[consumer]), "", f"{rate / floor:.2f}× the floor",
-                consumer.target)
+    every = [consumer for consumers in by_prefetch.values() for consumer in consumers]  # a round: each prefetch in turn
+    rates = alternate(rounds, lambda consumer: drain_rate(consumer.command, url, sizes["drain"]), every)
+    for prefetch, consumers in by_prefetch.items():
+        ours, floor = (statistics.median(rates[c]) for c in consumers[:2])
+        if prefetch == 1:
+            name = f"1. drain rate, {sizes['drain']} zero-dot tasks, 1 worker, prefetch 1 (tasks/s); " \
+                   f"reference: {FLOOR}"
         else:
-            row(f"1. … {consumer.label}", "", spread(rates[consumer]),
-                f"{rate / floor:.2f}× the floor; ours {ours / rate:.2f}× it", consumer.target)
+            name = f"1. … prefetch {prefetch} (--prefetch {prefetch}); reference: pika's floor at qos {prefetch}"
+        row(name, spread(rates[consumers[0]]), spread(rates[consumers[1]]), f"{ours / floor:.2f}×",
+            consumers[0].target)
+        at = "" if prefetch == 1 else f"prefetch {prefetch}: "
+        for consumer in consumers[2:]:
+            rate = statistics.median(rates[consumer])
+            if consumer.ours:
+                row(f"1. … {at}{consumer.label}", spread(rates[consumer]), "", f"{rate / floor:.2f}× the floor",
+                    consumer.target)
+            else:
+                row(f"1. … {at}{consumer.label}", "", spread(rates[consumer]),
+                    f"{rate / floor:.2f}× the floor; ours {ours / rate:.2f}× it", consumer.target)
 
     handoff = json.loads(subprocess.run([PYTHON, BENCH / "thread_handoff.py"], check=True, capture_output=True,
                                         text=True).stdout)
@@ -433,7 +470,8 @@ def report(url, sizes, smoke):
     with Publisher(url, queue) as publisher:
         publisher.delete()
 
-    rates = alternate(rounds, lambda kind: input_rate(kind, url, sizes["input"]), (OURS, MINIMAL, ONE_BY_ONE))
+    rates = alternate(rounds, lambda kind: input_rate(
+        lambda url, queue: stdin_publisher_command(kind, url, queue), url, sizes["input"]), (OURS, MINIMAL, ONE_BY_ONE))
     ours, minimal, one_by_one = (statistics.median(rates[kind]) for kind in (OURS, MINIMAL, ONE_BY_ONE))
     row(f"7. {sizes['input']} tasks from standard input, confirmed, one process (tasks/s); reference: "
         "pipelined, new_task.py's window (bench/minimal_publisher.py)",

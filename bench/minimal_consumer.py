@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """REFERENCE, not the product: pika's floor for the drain (bench/bench.py,
 measure 1). The least a consumer of the tutorial's loop does on pika's
-SelectConnection: qos 1, print both lines, ack in the callback.
+SelectConnection: qos 1 (or PREFETCH), print both lines, ack each task
+alone in the callback.
 
-    minimal_consumer.py URL QUEUE
+    minimal_consumer.py URL QUEUE [PREFETCH]
 
 stdout is line-buffered, as ours (workqueue.line_by_line_output) and the
 tutorial's (print(..., flush=True)) are: each line is written at once, so it
@@ -14,6 +15,7 @@ import sys
 import pika
 
 url, queue = sys.argv[1], sys.argv[2]
+prefetch = int(sys.argv[3]) if len(sys.argv) > 3 else 1
 sys.stdout.reconfigure(line_buffering=True)
 
 
@@ -24,7 +26,7 @@ def on_message(channel, method, properties, body):
 
 
 def on_channel(channel):
-    channel.basic_qos(prefetch_count=1)
+    channel.basic_qos(prefetch_count=prefetch)
     channel.basic_consume(queue, on_message)
     print(" [*] Waiting for messages. To exit press CTRL+C")
 

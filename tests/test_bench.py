@@ -47,4 +47,5 @@ def test_compare_runs_two_checkouts_side_by_side(broker):
     )
     assert result.returncode == 0, result.stderr
     ratios = [line for line in result.stdout.splitlines() if line.startswith("  this / other: ")]
-    assert len(ratios) == 2, result.stdout  # the drain's and new_task.py's
+    # The drain's at prefetch 1 and 50, new_task.py's per call and from standard input.
+    assert len(ratios) == 4, result.stdout
