@@ -8,6 +8,7 @@ text, its last argument ("VERB REST"). On Linux and Windows alike.
     sleep SECONDS   sleep, exit 0
     hang FOLDER     start a child; each beats (writes the time) into FOLDER/parent and
                     FOLDER/child every 0.1 s for 120 s; the child ignores SIGTERM
+    -ANYTHING       a task that looks like an option: print its arguments, exit 0
 """
 
 import os
@@ -38,7 +39,7 @@ def beat(path, seconds):
 
 def main():
     verb, _, rest = sys.argv[-1].partition(" ")
-    if verb == "echo":
+    if verb == "echo" or verb.startswith("-"):
         print(f"arguments: {sys.argv[1:]!r}", flush=True)
     elif verb == "fail":
         sys.exit(int(rest))

@@ -30,12 +30,12 @@ def for_scripts(path):
     return "Z:" + str(path).replace("/", "\\") if WINE is not None else str(path)
 
 
-def run_option():
-    """--run COMMAND for tests/task_command.py, quoted for the worker's platform."""
+def run_option(*words):
+    """--run COMMAND for tests/task_command.py (and more words), quoted for the worker's platform."""
     if WINE is not None:
-        return ["--run", subprocess.list2cmdline([for_scripts(SCRIPT_PYTHON[-1]), for_scripts(TASK_COMMAND)])]
-    return ["--run", subprocess.list2cmdline([sys.executable, str(TASK_COMMAND)]) if sys.platform == "win32"
-            else f"{sys.executable} {TASK_COMMAND}"]
+        return ["--run", subprocess.list2cmdline([for_scripts(SCRIPT_PYTHON[-1]), for_scripts(TASK_COMMAND), *words])]
+    return ["--run", subprocess.list2cmdline([sys.executable, str(TASK_COMMAND), *words]) if sys.platform == "win32"
+            else " ".join([sys.executable, str(TASK_COMMAND), *words])]
 
 
 def failed_line(task, reason, attempt, attempts=5, then=None):
@@ -81,6 +81,17 @@ def test_a_command_is_done_with_the_task_as_its_last_argument_and_no_shell(broke
         " [x] Done",
     ]
     assert not marker.exists()  # no shell ran it
+    assert worker.errors == []
+    queue_drained(broker, queue)
+
+
+def test_a_task_that_looks_like_an_option_comes_after_the_commands_own_double_dash(broker, queue, start_worker):
+    """docs/real-work.md: a COMMAND that ends its options with `--` gets the
+    task after it, one argument, whatever it starts with."""
+    worker = start_worker(queue, *run_option("--"))
+    run_new_task(broker.url, queue, "--", "-rf")  # new_task.py's own options end at its `--` too
+    worker.wait_for(" [x] Done")
+    assert worker.lines == [WAITING, " [x] Received '-rf'", "arguments: ['--', '-rf']", " [x] Done"]
     assert worker.errors == []
     queue_drained(broker, queue)
 

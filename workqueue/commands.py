@@ -15,6 +15,7 @@ Windows it runs in a job object that is terminated (and that the system
 closes, killing its processes, if the worker dies).
 """
 
+import ntpath
 import os
 import shlex
 import shutil
@@ -122,12 +123,21 @@ def prepare(command, windows=ON_WINDOWS):
     program = shutil.which(words[0])
     if program is None:
         raise BadCommand(f"--run: no program {words[0]!r} found (not on PATH, or not executable)")
-    if windows and program.lower().endswith(BATCH_FILES):
+    if windows and is_batch_file(program):
         raise BadCommand(
             f"--run: {words[0]!r} is a batch file, which cmd.exe runs reading its arguments as "
             "commands: a task's text must not go there; run a program (python, powershell -File ...)"
         )
     return [program, *words[1:]]
+
+
+def is_batch_file(path):
+    """Whether Windows runs `path` as a batch file (CVE-2024-24576 and the
+    names that slipped past its first fixes): its file name as Windows opens
+    it, an NTFS stream (x.bat::$DATA, x.bat:name) and then trailing dots
+    and spaces (x.bat., x.bat ) taken off, ends in .bat or .cmd, in any case."""
+    name = ntpath.basename(ntpath.splitdrive(path)[1]).partition(":")[0]
+    return name.rstrip(". ").lower().endswith(BATCH_FILES)
 
 
 # Running it.

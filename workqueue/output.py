@@ -2,19 +2,88 @@
 diagnostics on stderr, one line each, named after the script."""
 
 import os
+import select
+import stat
 import sys
 
 from workqueue import SCRIPT
+from workqueue.problems import EXIT_FAILED
+
+STREAMS = ("stdin", "stdout", "stderr")  # sys's names, in the order of their file descriptors
 
 
 class OutputLost(Exception):
     """Standard output is gone: a closed pipe (./worker.py | head), a full disk."""
 
 
+class Closed:
+    """sys.stdin when it was closed at start (Python leaves None): its
+    fileno() is no file descriptor, so that stdin.lines_of says in one line
+    that there is nothing to read."""
+
+    def fileno(self):
+        return -1
+
+
 def line_by_line():
-    """Each line shows at once, even in a pipe; a character that the
-    output's encoding lacks is escaped rather than failing."""
+    """The standard streams, before anything is sent or taken. Each line of
+    stdout shows at once, even in a pipe; a character that the output's
+    encoding lacks is escaped rather than failing.
+
+    Started with a stream closed (cron, a service with no terminal), its file
+    descriptor gets the null device, so that no socket or file opened later
+    takes its number (a --run command inherits stdout and stderr): stderr
+    then discards what it is told, stdin is Closed; with no stdout, or one
+    that nothing reads, the script stops here, in one line, exit 1."""
+    for fd, name in enumerate(STREAMS):
+        if getattr(sys, name) is None:
+            null_device_on(fd)
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", errors="backslashreplace", closefd=False)
+    if sys.stdin is None:
+        sys.stdin = Closed()
+    problem = why_no_output()
+    if problem is not None:
+        complain(f"error: {problem}; to discard them, redirect it to {os.devnull} (>{os.devnull})")
+        sys.exit(EXIT_FAILED)
     sys.stdout.reconfigure(line_buffering=True, errors="backslashreplace")
+
+
+def null_device_on(fd):
+    """The null device as file descriptor `fd`, unless something holds it."""
+    try:
+        os.fstat(fd)
+        return  # already taken (by what Python opened meanwhile): leave it
+    except OSError:
+        pass
+    null = os.open(os.devnull, os.O_RDONLY if fd == 0 else os.O_WRONLY)
+    if null != fd:
+        os.dup2(null, fd)  # (on Windows it sets the standard handle too, which a child inherits)
+        os.close(null)
+
+
+def why_no_output():
+    """Why nothing written to stdout can arrive, or None."""
+    if sys.stdout is None:
+        return "standard output is closed: the script's lines would go nowhere"
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None  # not a file (a test's stand-in): nothing to look at
+    if pipe_nobody_reads(fd):
+        return "standard output is a pipe that nothing reads (its reader has gone)"
+    return None
+
+
+def pipe_nobody_reads(fd):
+    """A pipe whose reading end is closed, as `./worker.py | true` once true
+    has gone: poll() says POLLERR (Linux) or POLLHUP (BSD, macOS) for it.
+    Windows has no poll(): there the first line written says it."""
+    if not hasattr(select, "poll") or not stat.S_ISFIFO(os.fstat(fd).st_mode):
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _fd, events in poller.poll(0))
 
 
 def shown(body):
@@ -36,6 +105,8 @@ def say(line):
 
 def complain(message):
     """A diagnostic: one line on stderr, named after the script."""
+    if sys.stderr is None:
+        return  # closed at start (print would write to stdout instead)
     try:
         print(f"{SCRIPT}: {message}", file=sys.stderr, flush=True)
     except (OSError, ValueError):
@@ -44,6 +115,8 @@ def complain(message):
 
 def theirs(text):
     """Text that is not ours (the traceback of the user's work), on stderr as it is."""
+    if sys.stderr is None:
+        return
     try:
         sys.stderr.write(text if text.endswith("\n") else text + "\n")
         sys.stderr.flush()
@@ -54,11 +127,13 @@ def theirs(text):
 def drop():
     """Once stdout is gone: point it at the null device, so that nothing
     fails again when Python flushes it at exit."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    if sys.stdout is not None:  # None: closed at start, nothing to flush
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def flush_or_drop():
     try:
-        sys.stdout.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
     except (OSError, ValueError):
         drop()

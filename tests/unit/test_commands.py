@@ -1,5 +1,6 @@
-"""--run COMMAND: splitting it as a shell would, the task's text as one
-argument, and a real command (with a child) ended at its time limit."""
+"""--run COMMAND: splitting it as a shell would, a batch file refused on
+Windows, the task's text as one argument, and a real command (with a child)
+ended at its time limit."""
 
 import os
 import subprocess
@@ -8,6 +9,8 @@ import textwrap
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from workqueue import commands
 from workqueue.failures import TaskFailed
@@ -81,6 +84,54 @@ def test_a_program_not_found_is_refused():
 def test_the_program_is_found_on_path():
     words = commands.prepare(f"{os.path.basename(sys.executable)} -c pass", windows=False)
     assert os.path.isabs(words[0]) and words[1:] == ["-c", "pass"]
+
+
+# A batch file runs under cmd.exe, which reads its arguments as commands
+# (CVE-2024-24576, "BatBadBut"). Windows opens x.bat. and x.bat  (trailing
+# dots and spaces) and x.bat::$DATA (its NTFS stream) as x.bat.
+BATCH_NAMES = ["x.bat", "x.cmd", "X.BAT", "x.Cmd", "x.bat.", "x.bat...", "x.bat ", "x.cmd . .",
+               "x.bat::$DATA", "x.BAT:stream:$DATA", "x.cmd.::$DATA", r"C:\tools\x.bat.", r"C:x.bat ",
+               "C:/tools/x.CMD", r"\\server\share\x.bat::$DATA"]
+NOT_BATCH_NAMES = ["x.exe", "x.bat.exe", "x.bat .exe", "bat", "x.py", r"C:\x.bat\y.exe", r"C:\cmd", r"x.bat:.\y.exe"]
+
+
+@pytest.mark.parametrize("name", BATCH_NAMES)
+def test_a_name_windows_opens_as_a_batch_file_is_one(name):
+    assert commands.is_batch_file(name)
+
+
+@pytest.mark.parametrize("name", NOT_BATCH_NAMES)
+def test_other_programs_are_not_batch_files(name):
+    assert not commands.is_batch_file(name)
+
+
+NAME_PART = st.text(st.characters(blacklist_characters=":\\/", blacklist_categories=("Cs",)), max_size=12)
+ANY_CASE = st.sampled_from(["bat", "cmd"]).flatmap(
+    lambda ext: st.tuples(*(st.sampled_from([c, c.upper()]) for c in ext)).map("".join))
+DOTS_AND_SPACES = st.text(". ", max_size=6)
+STREAMS = st.sampled_from(["", "::$DATA", ":s", ":s:$DATA"])
+
+
+@given(folder=NAME_PART.filter(bool), stem=NAME_PART, ext=ANY_CASE, tail=DOTS_AND_SPACES, stream=STREAMS)
+def test_any_batch_file_with_what_windows_ignores_after_it_is_one(folder, stem, ext, tail, stream):
+    assert commands.is_batch_file(f"C:\\{folder}\\{stem}.{ext}{tail}{stream}")
+
+
+@given(stem=NAME_PART, ext=ANY_CASE, other=st.sampled_from(["exe", "com", "py", "ps1"]), tail=DOTS_AND_SPACES)
+def test_a_program_named_after_a_batch_file_is_not_one(stem, ext, other, tail):
+    assert not commands.is_batch_file(f"{stem}.{ext}.{other}{tail}")
+
+
+@pytest.mark.parametrize("name", ["x.bat", "X.BAT", "x.bat.", "x.bat ", "x.cmd. .", "x.bat::$DATA"])
+def test_a_batch_file_on_path_is_refused_on_windows(name, tmp_path, monkeypatch):
+    """As prepare() finds it: shutil.which gives the name as typed, which
+    Windows then opens as x.bat (here a Linux file of that very name)."""
+    program = tmp_path / name
+    program.write_text("@echo %*\n")
+    program.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(commands.BadCommand, match=r"is a batch file, which cmd\.exe runs"):
+        commands.prepare(f'"{name}" --flag', windows=True)
 
 
 @pytest.mark.parametrize(
