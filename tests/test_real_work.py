@@ -207,8 +207,11 @@ def test_the_python_work_raising_is_reported_with_its_traceback_and_the_worker_g
         traceback = traceback[:next(i for i, line in enumerate(traceback) if line.startswith("worker.py: "))]
     assert traceback[0] == "Traceback (most recent call last):"
     assert traceback[-1] == "RuntimeError: could not resize the image"
-    assert traceback[1].endswith(", in work") and 'raise RuntimeError("could not resize the image")' in traceback[2]
-    assert len(traceback) == 4  # the user's frame only: no frame of ours
+    # The user's frames only, the callback's and work()'s, both in their worker.py: no frame of ours.
+    frames = [line for line in traceback if line.startswith('  File "')]
+    assert [frame.rsplit(", in ", 1)[1] for frame in frames] == ["callback", "work"], traceback
+    assert all(frame.startswith(f'  File "{for_scripts(tmp_path / "worker.py")}"') for frame in frames), traceback
+    assert 'raise RuntimeError("could not resize the image")' in traceback[-2]
     assert worker.received()[:2] == ["'raise'", "'next.'"]
     worker.wait_for(" [x] Received 'raise'", count=2, timeout=15)  # tried again, fails again...
     worker.terminate()  # ...and a warm stop stops it as usual
@@ -281,9 +284,10 @@ def test_a_stop_during_a_retrys_delay_loses_nothing(broker, queue, start_worker,
     assert ready_count(broker.url, f"{queue}.retry.5s") == 0
 
 
-def test_a_copy_the_broker_refuses_leaves_the_task_in_the_queue_and_says_so(broker, queue, start_worker):
+def test_a_copy_its_delay_queue_refuses_is_parked_instead_saying_why(broker, queue, start_worker):
     """The delay queue full (a policy: at most 0 tasks, refuse the rest): the
-    copy is refused, the task not acked; once the policy is gone, its copy goes in."""
+    copy is refused, and the task is parked rather than looped, its reason
+    saying so."""
     delay_queue = f"{queue}.retry.60s"
     policy = f"{queue}-delay-full"
     broker.rabbitmqctl("set_policy", "--apply-to", "queues", "--priority", "10", policy,
@@ -291,17 +295,16 @@ def test_a_copy_the_broker_refuses_leaves_the_task_in_the_queue_and_says_so(brok
     try:
         worker = start_worker(queue, *run_option(), "--retry-delay", "60")
         run_new_task(broker.url, queue, "fail 3")
-        worker.wait_for(" [x] Received 'fail 3' (redelivered)", timeout=20)
+        reason = f"exit status 3; its delay queue {delay_queue!r} refused its copy"
+        worker.wait_for(failed_line("fail 3", reason, 1, then=f"parked in queue '{queue}.dead'"), stream="err")
+        wait_until(lambda: ready_count(broker.url, f"{queue}.dead") == 1, 10, "the task parked")
     finally:
         broker.rabbitmqctl("clear_policy", policy)
-    assert worker.errors[0] == failed_line(
-        "fail 3", "exit status 3", 1, then=f"the connection ended before the broker confirmed its copy in queue "
-        f"{delay_queue!r}: the task goes back to the queue, and may be in both (at least once)")
-    assert worker.errors[1].startswith(
-        f"worker.py: the broker refused (basic.nack) the failed task's copy for queue {delay_queue!r}; retrying in ")
-    worker.wait_for(failed_line("fail 3", "exit status 3", 1, then="trying again in 60 s"), stream="err", timeout=20)
-    wait_until(lambda: ready_count(broker.url, delay_queue) == 1, 10, "the copy in its delay queue")
+    assert worker.received() == ["'fail 3'"]  # not looped
+    [(body, headers)] = parked(broker.url, queue)
+    assert (body, headers["attempts"], headers["error"]) == ("fail 3", 1, reason)
     assert broker.queue_counts(queue) == (0, 0)
+    assert ready_count(broker.url, delay_queue) == 0
 
 
 def test_on_a_quorum_queue_the_policys_delivery_limit_parks_nothing_before_our_attempts(

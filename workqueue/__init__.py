@@ -22,3 +22,20 @@ except ModuleNotFoundError:  # run outside the virtual environment
         f"{SCRIPT}: error: pika is not installed for {sys.executable}: activate the "
         f"virtual environment ({ACTIVATE}) or pip install -r requirements.txt"
     )
+
+# What the scripts import from here, each loaded when a script imports it
+# (new_task.py starts without the worker's modules).
+FOR_THE_SCRIPTS = {
+    "connect": "workqueue.connection",  # the connection, whose channel speaks pika
+    "messages": "workqueue.stdin",  # new_task.py's task, or standard input's
+    "shown": "workqueue.output",  # a task as the tutorial prints it
+    "redelivered": "workqueue.consuming",  # the note after ' [x] Received' on a redelivery
+}
+
+
+def __getattr__(name):
+    if name not in FOR_THE_SCRIPTS:
+        raise AttributeError(f"module 'workqueue' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(FOR_THE_SCRIPTS[name]), name)

@@ -26,7 +26,8 @@ import threading
 import time
 import weakref
 
-from workqueue.failures import TaskFailed, exit_reason, time_limit_reason
+from workqueue import exits
+from workqueue.failures import TaskFailed, exit_reason
 
 ON_WINDOWS = sys.platform == "win32"
 if ON_WINDOWS:
@@ -147,11 +148,15 @@ def end_running():
         command.end_now()
 
 
+exits.AT_EXIT.append(end_running)
+
+
 class Command:
     """COMMAND of --run, run once per task on the tasks thread; end_now() may
     be called from another thread (the worker leaving at once)."""
 
     def __init__(self, words, time_limit=None):
+        """`time_limit`: a time_limit.TimeLimit, or None."""
         _COMMANDS.add(self)
         self.words = words
         self.time_limit = time_limit
@@ -173,13 +178,13 @@ class Command:
             except OSError as exc:
                 raise TaskFailed(f"cannot start {self.words[0]}: {exc.strerror or exc}") from None
         try:
-            returncode = process.wait(self.time_limit)
+            returncode = process.wait(self.time_limit)  # None: past the limit
         finally:
             process.end()  # what it left running, or all of it at the time limit
             with self._lock:
                 self._running = None
         if returncode is None:
-            raise TaskFailed(time_limit_reason(self.time_limit))
+            raise TaskFailed(self.time_limit.reason)
         reason = exit_reason(returncode, ON_WINDOWS)
         if reason is not None:
             raise TaskFailed(reason)
@@ -207,11 +212,8 @@ class Process:
             self._popen = subprocess.Popen(argv, start_new_session=True, **streams)
 
     def wait(self, limit):
-        """The exit status, or None if it was still running after `limit` s."""
-        try:
-            return self._popen.wait(limit)
-        except subprocess.TimeoutExpired:
-            return None
+        """The exit status, or None if it was still running at `limit` (a TimeLimit, or None)."""
+        return self._popen.wait() if limit is None else limit.wait(self._popen)
 
     def end(self):
         """End whatever of it still runs: SIGTERM to its group, SIGKILL to what

@@ -1,64 +1,57 @@
-"""Publisher confirms, kept in order: which of the tasks published the
-broker has confirmed, refused (nack) or returned (no queue took it), so that
-' [x] Sent' follows the confirm, in the order the tasks came, and stops at
-the first task not taken."""
+"""Publisher confirms, kept in order, for both scripts: which of the
+messages published on a channel the broker has confirmed, refused (nack) or
+returned (no queue took it; the broker returns it, then confirms it).
+answered() gives them in the order they were published, up to the first one
+not answered yet: new_task.py says ' [x] Sent' in its tasks' order and stops
+at the first the broker did not take; the worker acks a failed task once the
+broker has its copy."""
 
 import collections
 
-CONFIRMED = "confirmed"
+CONFIRMED, REFUSED, RETURNED = "confirmed", "refused (basic.nack)", "returned (no queue took it)"
 
 
 class Confirms:
     def __init__(self):
-        self.unconfirmed = collections.deque()  # (delivery tag, line, task), in order
-        self.confirmed = set()  # tags confirmed one by one, ahead of older tags
+        self.unanswered = collections.deque()  # (delivery tag, item, body), in the order published
+        self.answers = {}  # tag: answer, for tags answered one by one, or refused, or returned
         self.confirmed_up_to = 0  # tags confirmed all at once ("multiple")
-        self.refused = {}  # tag: why, for tasks nacked or returned
-        self.published = 0  # the channel's delivery tags count 1, 2, 3 ...
-        self.sent = 0  # tasks reported sent
-        self.next_line = 1  # the line after the last task reported sent
+        self.published = 0  # a channel's delivery tags count 1, 2, 3 ...
 
-    def publish(self, line, task):
+    def publish(self, item, body):
+        """`item` was published (its body `body`): its answer is awaited."""
         self.published += 1
-        self.unconfirmed.append((self.published, line, task))
+        self.unanswered.append((self.published, item, body))
 
     def ack(self, tag, multiple):
         if multiple:
-            self.confirmed_up_to = tag
+            self.confirmed_up_to = max(self.confirmed_up_to, tag)
         else:
-            self.confirmed.add(tag)
+            self.answers.setdefault(tag, CONFIRMED)  # a return came first: it stays returned
 
     def nack(self, tag, multiple):
-        for each, _line, _task in self.unconfirmed:
+        for each, _item, _body in self.unanswered:
             if each == tag or (multiple and each < tag):
-                self.refused.setdefault(each, "the broker refused a task (nack); it was not queued")
+                self.answers[each] = REFUSED
 
-    def returned(self, body, why):
-        """The broker returns a task that no queue took, then confirms it."""
-        for tag, _line, task in self.unconfirmed:
-            if task == body and tag not in self.refused and tag > self.confirmed_up_to and tag not in self.confirmed:
-                self.refused[tag] = why
+    def returned(self, body):
+        """A message with this body came back: the oldest such one unanswered."""
+        for tag, _item, each in self.unanswered:
+            if each == body and tag not in self.answers and tag > self.confirmed_up_to:
+                self.answers[tag] = RETURNED
                 return
 
+    def answered(self):
+        """(item, answer) for the oldest messages answered, in order, each once;
+        it stops at the first one not answered yet."""
+        while self.unanswered:
+            tag, item, _body = self.unanswered[0]
+            answer = self.answers.pop(tag, None) or (CONFIRMED if tag <= self.confirmed_up_to else None)
+            if answer is None:
+                return
+            self.unanswered.popleft()
+            yield item, answer
+
     def oldest(self):
-        """The oldest task not reported sent, as (line, task, answer): answer
-        is CONFIRMED, why the broker refused it, or None (no answer yet).
-        None when every task published is reported."""
-        if not self.unconfirmed:
-            return None
-        tag, line, task = self.unconfirmed[0]
-        if tag in self.refused:
-            return line, task, self.refused[tag]
-        confirmed = tag <= self.confirmed_up_to or tag in self.confirmed
-        return line, task, CONFIRMED if confirmed else None
-
-    def reported_sent(self):
-        """The oldest task, confirmed, was reported sent."""
-        tag, line, _task = self.unconfirmed.popleft()
-        self.confirmed.discard(tag)
-        self.sent += 1
-        self.next_line = line + 1
-
-    def first_unsent_line(self):
-        """The first line of the input not known to be sent."""
-        return self.unconfirmed[0][1] if self.unconfirmed else self.next_line
+        """The oldest message's item not answered yet, or None."""
+        return self.unanswered[0][1] if self.unanswered else None

@@ -38,10 +38,6 @@ def signal_name(number):
         return f"signal {number}"
 
 
-def time_limit_reason(seconds):
-    return f"ran past its time limit of {seconds:g} s"
-
-
 # A reason goes into a parked task's headers, which must fit in one AMQP
 # frame (128 KiB by default): an exception's message can be any length.
 LONGEST_REASON = 1000
@@ -64,3 +60,12 @@ def users_traceback(exc, work):
     while tb is not None and tb.tb_frame.f_code is not work.__code__:
         tb = tb.tb_next
     return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
+
+
+def ours(exc):
+    """An exception of ours, in one line: what and where (the innermost frame of ours)."""
+    where = ""
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if "workqueue" in frame.filename.replace("\\", "/").split("/"):
+            where = f" (workqueue/{frame.filename.replace(chr(92), '/').rsplit('/', 1)[-1]}, line {frame.lineno})"
+    return f"{exception_reason(exc)}{where}"

@@ -63,8 +63,9 @@ def new_task_settings(argv=None):
         "a single '-' reads tasks from standard input, one a line",
     )
     settings = parse_args(parser, argv)
+    settings.worker = False
     if settings.queue_type == "quorum":  # topology.py declares a quorum queue's NAME.dead
-        from workqueue import retries  # not for a classic queue: new_task.py starts sooner without it
+        from workqueue import retries
         refuse(parser, retries.dead_queue_too_long(settings.queue))
     return with_urls(parser, settings)
 
@@ -89,6 +90,7 @@ def worker_settings(argv=None):
         parser.error("--prefetch has no effect with --no-ack: the broker sends every task at once")
     if settings.prefetch is None:
         settings.prefetch = 1  # fair dispatch
+    settings.worker = True
     with_real_work(parser, settings)
     return with_urls(parser, settings)
 
@@ -120,9 +122,11 @@ def real_work_options(parser):
 
 
 def with_real_work(parser, settings):
-    """The settings, with `command` (--run's, or None) and `retries` (the
-    RetryPolicy); what cannot be right is a usage error."""
+    """The settings, with `command` (--run's, or None), `limit` (the
+    TimeLimit, or None) and `retries` (the RetryPolicy); what cannot be right
+    is a usage error."""
     from workqueue import commands, retries  # the worker's alone: new_task.py starts without them
+    from workqueue.time_limit import TimeLimit
     if settings.no_ack and (settings.attempts is not None or settings.retry_delay is not None):
         parser.error("--attempts and --retry-delay have no effect with --no-ack: a failed task is gone")
     settings.retries = retries.RetryPolicy(
@@ -131,10 +135,11 @@ def with_real_work(parser, settings):
         refuse(parser, settings.retries.name_too_long(settings.queue))
     elif settings.queue_type == "quorum":  # topology.py declares a quorum queue's NAME.dead
         refuse(parser, retries.dead_queue_too_long(settings.queue))
+    settings.limit = TimeLimit(settings.time_limit) if settings.time_limit is not None else None
     settings.command = None
     if settings.run is not None:
         try:
-            settings.command = commands.Command(commands.prepare(settings.run), settings.time_limit)
+            settings.command = commands.Command(commands.prepare(settings.run), settings.limit)
         except commands.BadCommand as exc:
             parser.error(str(exc))
 
@@ -160,7 +165,10 @@ def parse_args(parser, argv):
 
 
 def with_urls(parser, settings):
-    """The settings, with the broker's URLs as `parameters`; a bad one is a usage error."""
+    """The settings, with the broker's URLs as `parameters` (a bad one is a
+    usage error), and the queue's declaration as the tutorials make it,
+    `queue_arguments`: nothing, or a quorum queue."""
+    settings.queue_arguments = {"x-queue-type": "quorum"} if settings.queue_type == "quorum" else {}
     try:
         settings.parameters = connection_parameters(settings.url, os.environ.get("AMQP_URL"), settings.timeout)
     except ValueError as exc:

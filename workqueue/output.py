@@ -1,19 +1,58 @@
-"""Output: the tutorial's lines on stdout, one at a time as they happen;
-diagnostics on stderr, one line each, named after the script."""
+"""Output: the tutorial's lines on stdout, each shown at once as it is
+printed; diagnostics on stderr, one line each, named after the script."""
 
 import os
 import select
 import stat
 import sys
 
-from workqueue import SCRIPT
-from workqueue.problems import EXIT_FAILED
+from workqueue import SCRIPT, exits
 
 STREAMS = ("stdin", "stdout", "stderr")  # sys's names, in the order of their file descriptors
 
 
 class OutputLost(Exception):
     """Standard output is gone: a closed pipe (./worker.py | head), a full disk."""
+
+
+class Lines:
+    """sys.stdout as the scripts print to it: each line written at once, even
+    in a pipe; a character the output's encoding lacks escaped rather than
+    failing; OutputLost, not an OSError, once it is gone (so that it is not
+    taken for a failure of the work). Lines written while `recorder` is set
+    are handed to it instead: a connection's set-up says them once it is done."""
+
+    def __init__(self, stream):
+        stream.reconfigure(line_buffering=True, errors="backslashreplace")
+        self.stream = stream
+        self.recorder = None
+        self._line = []  # a line being written in pieces, for the recorder (print writes its end apart)
+
+    def write(self, text):
+        if self.recorder is not None:
+            self._record(text)
+            return len(text)
+        try:
+            return self.stream.write(text)
+        except (OSError, ValueError) as exc:  # ValueError: stdout was closed
+            raise OutputLost(getattr(exc, "strerror", None) or str(exc)) from None
+
+    def _record(self, text):
+        *ends, rest = text.split("\n")
+        for end in ends:
+            self.recorder("".join([*self._line, end]))
+            self._line.clear()
+        if rest:
+            self._line.append(rest)
+
+    def flush(self):
+        try:
+            self.stream.flush()
+        except (OSError, ValueError) as exc:
+            raise OutputLost(getattr(exc, "strerror", None) or str(exc)) from None
+
+    def __getattr__(self, name):  # fileno, isatty, encoding ... as the stream has them
+        return getattr(self.stream, name)
 
 
 class Closed:
@@ -26,15 +65,16 @@ class Closed:
 
 
 def line_by_line():
-    """The standard streams, before anything is sent or taken. Each line of
-    stdout shows at once, even in a pipe; a character that the output's
-    encoding lacks is escaped rather than failing.
+    """The standard streams, before anything is sent or taken; both scripts
+    print through Lines from here on.
 
     Started with a stream closed (cron, a service with no terminal), its file
     descriptor gets the null device, so that no socket or file opened later
     takes its number (a --run command inherits stdout and stderr): stderr
     then discards what it is told, stdin is Closed; with no stdout, or one
     that nothing reads, the script stops here, in one line, exit 1."""
+    if isinstance(sys.stdout, Lines):
+        return
     for fd, name in enumerate(STREAMS):
         if getattr(sys, name) is None:
             null_device_on(fd)
@@ -45,8 +85,8 @@ def line_by_line():
     problem = why_no_output()
     if problem is not None:
         complain(f"error: {problem}; to discard them, redirect it to {os.devnull} (>{os.devnull})")
-        sys.exit(EXIT_FAILED)
-    sys.stdout.reconfigure(line_buffering=True, errors="backslashreplace")
+        sys.exit(exits.FAILED)
+    sys.stdout = Lines(sys.stdout)
 
 
 def null_device_on(fd):
@@ -86,21 +126,24 @@ def pipe_nobody_reads(fd):
     return any(events & (select.POLLERR | select.POLLHUP) for _fd, events in poller.poll(0))
 
 
+def recording(recorder):
+    """recorder(line) for each line printed from now on, instead of the
+    line shown; None: shown again."""
+    sys.stdout.recorder = recorder
+
+
 def shown(body):
     """A task as the tutorial shows it: the repr of its text, or of its bytes
     when they are not UTF-8. The same in both scripts."""
     try:
         return repr(body.decode("utf-8"))
     except UnicodeDecodeError:
-        return repr(body)
+        return repr(bytes(body))
 
 
 def say(line):
     """A line of tutorial output on stdout; OutputLost if it is gone."""
-    try:
-        sys.stdout.write(line + "\n")  # one write, flushed by line buffering
-    except (OSError, ValueError) as exc:  # ValueError: stdout was closed
-        raise OutputLost(getattr(exc, "strerror", None) or str(exc)) from None
+    sys.stdout.write(line + "\n")
 
 
 def complain(message):
@@ -135,5 +178,5 @@ def flush_or_drop():
     try:
         if sys.stdout is not None:
             sys.stdout.flush()
-    except (OSError, ValueError):
+    except (OSError, ValueError, OutputLost):
         drop()

@@ -1,5 +1,5 @@
 """What went wrong, in one line, and whether waiting can mend it: one
-classification of every error the scripts meet, and the exit codes."""
+classification of every error the scripts meet (the exit codes: workqueue/exits.py)."""
 
 import re
 import ssl
@@ -7,12 +7,6 @@ from typing import NamedTuple
 
 import pika.exceptions
 from pika.adapters.utils import connection_workflow
-
-# Exit codes, one meaning each (docs/options.md#exit-codes).
-EXIT_FAILED = 1  # an error; the line on stderr says which, and what became of the tasks
-EXIT_USAGE = 2  # argparse's: an option or URL that cannot be right
-EXIT_CONFIG = 78  # BSD's EX_CONFIG: what waiting cannot mend; a service manager should not restart
-EXIT_INTERRUPTED = 130  # Ctrl+C, as a shell reports SIGINT
 
 
 class Problem(NamedTuple):

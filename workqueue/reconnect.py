@@ -23,23 +23,11 @@ class Backoff:
         return delay
 
 
-class Reconnect:
-    """After a connection is lost: the delay before the next attempt, and the
-    URLs (`parameters`, reordered in place) starting after the one just lost:
-    a node that accepts connections but cannot serve the queue must not get
-    this worker back at once."""
-
-    def __init__(self, parameters):
-        self.parameters = parameters
-        self.backoff = Backoff()
-
-    def connected(self):
-        """Consuming again: the next loss starts from the shortest delay."""
-        self.backoff.reset()
-
-    def after_losing(self, connected_to):
-        """Rotate past `connected_to` (None: no connection was made); the delay."""
-        if connected_to in self.parameters:
-            at = self.parameters.index(connected_to) + 1
-            self.parameters[:] = self.parameters[at:] + self.parameters[:at]
-        return self.backoff.next_delay()
+def after(parameters, lost):
+    """The URLs to try next, starting after the one just lost (None: no
+    connection was made): a node that accepts connections but cannot serve
+    the queue must not get this worker back at once."""
+    if lost not in parameters:
+        return list(parameters)
+    at = parameters.index(lost) + 1
+    return parameters[at:] + parameters[:at]

@@ -1,6 +1,8 @@
-"""What becomes of a failed task: tried again after a delay that doubles,
-then parked in NAME.dead with why in its headers. Never dropped, never in a
-hot loop. Pure: the broker's part is in workqueue/retry_steps.py.
+"""What becomes of a failed task, and the queues that holds it: tried again
+after a delay that doubles, then parked in NAME.dead with why in its
+headers. Never dropped, never in a hot loop. Pure: workqueue/life.py decides
+when, workqueue/copies.py sends the copy; the topology declares NAME.dead
+from the names here.
 
 How (docs/real-work.md says why): the worker publishes a copy of the failed
 task, with the attempts so far in its headers, to a delay queue of ours,
@@ -8,13 +10,11 @@ NAME.retry.<delay>s: one queue per delay, so that every task in it has the
 same time to live and they expire in the order they came; an expired task is
 dead-lettered back to NAME through the default exchange. At the last
 attempt, the copy goes to NAME.dead instead. Only once the broker has
-confirmed the copy is the original acked (and the failure said, now true),
-so a failed task is always in one queue or another (and, if the worker dies
-or is interrupted in between, in two: at least once).
+confirmed the copy is the original acked, so a failed task is always in one
+queue or another (and, if the worker dies in between, in two: at least once).
 """
 
-import dataclasses
-import datetime
+from typing import NamedTuple
 
 from workqueue import LONGEST_NAME
 
@@ -22,6 +22,9 @@ DEFAULT_ATTEMPTS = 5
 DEFAULT_RETRY_DELAY = 1.0  # s before the second attempt; it doubles after each
 MAX_ATTEMPTS = 20
 MAX_DELAY = 86400.0  # s: a delay doubles up to a day
+# Where the broker's policy (rabbitmq/definitions/policies.json) sends a task
+# that has used up its deliveries: the queue NAME.dead, bound by NAME.
+DEAD_LETTER_EXCHANGE = "work-queues.dead"
 
 # The headers a failed task carries (shown as they are in the management UI).
 ATTEMPTS = "attempts"  # attempts that failed, so far
@@ -29,10 +32,12 @@ ERROR = "error"  # why the last one failed, in words
 FIRST_FAILED_AT = "first-failed-at"  # when the first failed (UTC, ISO 8601)
 FAILED_AT = "failed-at"  # when the last failed
 PARKED_AT = "parked-at"  # when it was parked: a parked task sent back starts its attempts anew
-OURS = (ATTEMPTS, ERROR, FIRST_FAILED_AT, FAILED_AT, PARKED_AT)
+TRIMMED = "trimmed"  # the headers of the task's own that its copy could not carry
+OURS = (ATTEMPTS, ERROR, FIRST_FAILED_AT, FAILED_AT, PARKED_AT, TRIMMED)
+DELIVERY_COUNT = "x-delivery-count"  # a quorum queue's count of a task's earlier deliveries
 # Set by the broker on delivery or dead-lettering; a copy we publish is a new message.
 BROKER_HEADERS = (
-    "x-delivery-count", "x-acquired-count", "x-death",
+    DELIVERY_COUNT, "x-acquired-count", "x-death",
     "x-first-death-queue", "x-first-death-reason", "x-first-death-exchange",
     "x-last-death-queue", "x-last-death-reason", "x-last-death-exchange",
 )
@@ -45,8 +50,7 @@ KEPT_PROPERTIES = (
 )
 
 
-@dataclasses.dataclass(frozen=True)
-class Retry:
+class Retry(NamedTuple):
     """Send the copy to `queue`, a delay queue: the task comes back in `delay` s."""
 
     queue: str
@@ -57,8 +61,7 @@ class Retry:
     delay: float
 
 
-@dataclasses.dataclass(frozen=True)
-class Park:
+class Park(NamedTuple):
     """Send the copy to `queue`, NAME.dead: the attempts are used up."""
 
     queue: str
@@ -68,8 +71,7 @@ class Park:
     attempts: int
 
 
-@dataclasses.dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(NamedTuple):
     attempts: int = DEFAULT_ATTEMPTS
     first_delay: float = DEFAULT_RETRY_DELAY
 
@@ -81,16 +83,20 @@ class RetryPolicy:
         return [self.delay(attempt) for attempt in range(1, self.attempts)]
 
     def after_failure(self, queue, quorum, headers, reason, now):
-        """What to do with a task of `queue` (whose broker headers are
-        `headers`) that has just failed for `reason` at `now` (a Unix time)."""
+        """What to do with a task of `queue` (its headers as delivered) that
+        has just failed for `reason` at `now` (a Unix time)."""
         attempt = attempts_made(headers) + 1
-        failed = failure_headers(headers, attempt, reason, now)
         if attempt >= self.attempts:
-            return Park(dead_queue(queue), dead_queue_arguments(), {**failed, PARKED_AT: timestamp(now)},
-                        attempt, self.attempts)
+            return self.park(queue, headers, reason, now, attempt)
         delay = self.delay(attempt)
-        return Retry(retry_queue(queue, delay), retry_queue_arguments(queue, delay, quorum), failed,
-                     attempt, self.attempts, delay)
+        return Retry(retry_queue(queue, delay), retry_queue_arguments(queue, delay, quorum),
+                     failure_headers(headers, attempt, reason, now), attempt, self.attempts, delay)
+
+    def park(self, queue, headers, reason, now, attempt):
+        """Park it in NAME.dead (its attempts used up, or its delay queue would not take it)."""
+        failed = failure_headers(headers, attempt, reason, now)
+        return Park(dead_queue(queue), dead_queue_arguments(), {**failed, PARKED_AT: timestamp(now)},
+                    attempt, self.attempts)
 
     def name_too_long(self, queue):
         """Why `queue` cannot have its delay queues and NAME.dead, or None."""
@@ -104,21 +110,42 @@ def dead_queue_too_long(queue):
 
 def too_long(queue, names):
     """Why `queue` cannot have the queues `names` made from its name, or None."""
-    longest = max(names, key=_size)
-    if _size(longest) > LONGEST_NAME:
+    longest = max(names, key=name_size)
+    if name_size(longest) > LONGEST_NAME:
         return f"queue {queue!r} has too long a name for its queue {longest!r} (at most {LONGEST_NAME} bytes)"
     return None
 
 
+# Reading a task's headers, which any client may have set to anything: a
+# value of the wrong type counts as absent.
 def attempts_made(headers):
-    """The attempts that failed before, from a task's headers: 0 for a new
-    task, and for a parked one sent back (it carries PARKED_AT) to be tried
-    anew once its cause is fixed."""
-    headers = headers or {}
-    made = headers.get(ATTEMPTS)
-    if PARKED_AT in headers or isinstance(made, bool) or not isinstance(made, int) or made < 0:
+    """The attempts that failed before: 0 for a new task, and for a parked
+    one sent back (it carries PARKED_AT) to be tried anew once its cause is fixed."""
+    if not headers or PARKED_AT in headers:
         return 0
-    return made
+    return _count(headers.get(ATTEMPTS)) or 0
+
+
+def earlier_deliveries(headers):
+    """A quorum queue's count of a task's earlier deliveries, or None."""
+    return _count(headers.get(DELIVERY_COUNT)) if headers else None
+
+
+def odd_headers(headers):
+    """The headers we read whose value we cannot take (so count as absent),
+    as (name, value): to be said once."""
+    if not headers:
+        return []
+    odd = [(name, headers[name]) for name in (ATTEMPTS, DELIVERY_COUNT)
+           if name in headers and _count(headers[name]) is None]
+    if FIRST_FAILED_AT in headers and not isinstance(headers[FIRST_FAILED_AT], str):
+        odd.append((FIRST_FAILED_AT, headers[FIRST_FAILED_AT]))
+    return odd
+
+
+def _count(value):
+    """A non-negative int (not a bool), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def failure_headers(headers, attempt, reason, now):
@@ -129,10 +156,47 @@ def failure_headers(headers, attempt, reason, now):
     return {
         **kept,
         ATTEMPTS: attempt,
-        ERROR: reason,
+        ERROR: encodable(reason),
         FIRST_FAILED_AT: first if isinstance(first, str) else timestamp(now),
         FAILED_AT: timestamp(now),
     }
+
+
+def encodable(text):
+    """Text that encodes as UTF-8: an error's text may hold a file name's
+    undecodable bytes (surrogates), which pika cannot encode."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def fitted(headers, size, limit):
+    """`headers` trimmed until size(headers) <= limit: the task's own headers
+    are dropped, largest first (ours are small), and TRIMMED names them.
+    size(headers) is the encoded size, and may raise for a value that cannot
+    be encoded (dropped as well). (headers, the names dropped)."""
+    def fits(candidate):
+        try:
+            return size(candidate) <= limit
+        except Exception:  # pika raises several kinds for a value it cannot encode
+            return False
+
+    if fits(headers):
+        return headers, []
+    theirs = sorted((k for k in headers if k not in OURS), key=lambda k: -len(repr(headers[k])))
+    dropped = []
+    for name in theirs:
+        dropped.append(name)
+        kept = {k: v for k, v in headers.items() if k not in dropped}
+        trimmed = {**kept, TRIMMED: names(dropped)}
+        if fits(trimmed):
+            return trimmed, dropped
+    ours = {k: v for k, v in headers.items() if k in OURS}
+    return {**ours, TRIMMED: names(dropped)}, dropped
+
+
+def names(dropped):
+    """Header names, as the header `trimmed` lists them."""
+    text = ", ".join(repr(n) for n in dropped)
+    return encodable(text if len(text) <= 1000 else text[:999] + "\u2026")
 
 
 def copy_properties(properties, headers):
@@ -142,6 +206,7 @@ def copy_properties(properties, headers):
     return {**kept, "delivery_mode": 2, "headers": headers}
 
 
+# The names of a queue's retry queues, and how they are declared.
 def retry_queue(queue, delay):
     return f"{queue}.retry.{_seconds(delay)}s"
 
@@ -177,29 +242,13 @@ def dead_queue_arguments():
 
 
 def timestamp(now):
+    import datetime  # here: new_task.py starts without it
+
     return datetime.datetime.fromtimestamp(now, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# What the worker says of a failed task, on stderr.
-def failure_line(task, reason, outcome):
-    """`task` as shown (its repr); `outcome` a Retry, a Park, or None with
-    --no-ack (the broker forgot the task when it delivered it)."""
-    if outcome is None:
-        return f"task {task} failed: {reason}; it is gone (--no-ack: the broker forgot it when it was delivered)"
-    if isinstance(outcome, Park):
-        return f"{_tried(task, reason, outcome)}; parked in queue {outcome.queue!r}"
-    return f"{_tried(task, reason, outcome)}; trying again in {outcome.delay:g} s"
-
-
-def unconfirmed_line(task, reason, outcome):
-    """The connection ended between the copy's publish and its confirm: the
-    broker delivers the task again, and may hold the copy as well."""
-    return (f"{_tried(task, reason, outcome)}; the connection ended before the broker confirmed its copy "
-            f"in queue {outcome.queue!r}: the task goes back to the queue, and may be in both (at least once)")
-
-
-def _tried(task, reason, outcome):
-    return f"task {task} failed: {reason} (attempt {outcome.attempt} of {outcome.attempts})"
+def name_size(name):
+    return len(name.encode("utf-8", "surrogateescape"))
 
 
 def _milliseconds(seconds):
@@ -209,7 +258,3 @@ def _milliseconds(seconds):
 def _seconds(delay):
     """A delay as its queue's name shows it: 1, 0.5, 86400."""
     return f"{_milliseconds(delay) / 1000:.3f}".rstrip("0").rstrip(".")
-
-
-def _size(name):
-    return len(name.encode("utf-8", "surrogateescape"))

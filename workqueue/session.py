@@ -1,7 +1,8 @@
 """The session with the broker, on pika's asynchronous SelectConnection: one
-connection at a time, made over the URLs in turn; a channel; the script's
-steps sent in turn, each answered within --timeout; and one way out,
-`ended(problem)`, however the connection ends. Runs on pika's I/O loop."""
+connection at a time, made over the URLs in the order given; a channel on
+it; requests, each with a deadline of its own for its answer (--timeout);
+and one way out, `ended(problem)`, however the connection ends. Runs on
+pika's I/O loop."""
 
 import functools
 
@@ -13,10 +14,9 @@ from workqueue import problems
 CLOSE_GRACE = 0.5  # s the broker has to answer our close before we drop the connection
 
 
-class Step:
+class Request:
     """A request, and the deadline's words for its answer ("answer basic.qos").
-    send(channel, done) sends it; pika calls done(frame) with the answer. A
-    step is known by its identity, as `session.waiting_for`."""
+    send(channel, done) sends it; done(frame) is called with the answer."""
 
     __slots__ = ("what", "send")
 
@@ -26,38 +26,38 @@ class Step:
 
 
 class Session:
-    """`steps()`: the requests to send on each new channel, in turn; then
-    `ready(channel)`. `channel_closed(reason, step)`: the broker closed the
-    channel while we waited for `step` (or None); it returns None to set up
-    again on a new channel, else the problem to give the connection up for.
-    `ended(problem)`: the connection ended, or could not be made; the problem
-    is an exception or our own words, None if we closed it as asked."""
+    """`opened(channel)`: a new channel is open. `channel_closed(reason,
+    asked)`: the broker closed the channel while these requests waited for
+    an answer; it returns None to open a new channel, else the problem to
+    give the connection up for. `ended(problem)`: the connection ended, or
+    could not be made; the problem is an exception or our own words, None if
+    we closed it as asked. `bug(exc)`: an exception of ours, out of a
+    callback pika called."""
 
-    def __init__(self, settings, steps, ready, ended, channel_closed):
-        self.parameters = settings.parameters  # tried in this order
+    def __init__(self, settings, opened, channel_closed, ended, bug):
         self.timeout = settings.timeout
-        self.steps, self.ready, self.ended, self.channel_closed = steps, ready, ended, channel_closed
+        self.parameters = settings.parameters  # all of them, in the order given
+        self.opened, self.channel_closed, self.ended, self.bug = opened, channel_closed, ended, bug
         self.ioloop = IOLoop()
         self.connection = self.channel = None
         self.connected_to = None  # the parameters of the connection made, once it is
-        self.waiting_for = None  # the Step the deadline is for
-        self._deadline = None
+        self._asked = {}  # request: its deadline's timer, for requests not yet answered
         self._connecting = None  # a token for the connection attempt under way
         self._later = None  # the timer of connect_later
         self._closing = False  # we asked for the close
         self._problem = None  # why we gave the connection up
 
-    def connect_later(self, delay):
-        """connect() in `delay` s, unless close() comes first."""
-        self._later = self.ioloop.call_later(delay, self.connect)
+    def connect_later(self, delay, parameters):
+        """connect(parameters) in `delay` s, unless close() comes first."""
+        self._later = self.ioloop.call_later(delay, functools.partial(self.connect, parameters))
 
-    def connect(self):
+    def connect(self, parameters):
+        """Connect to the first of `parameters` that answers (pika tries them in turn)."""
         self._later = None
         self.connected_to = None
-        self._connecting = object()  # this attempt, as opposed to one we have given up
+        self._connecting = attempt = object()  # this attempt, as opposed to one we have given up
         pika.SelectConnection.create_connection(
-            self.parameters, functools.partial(self._on_connected, self._connecting), custom_ioloop=self.ioloop
-        )
+            parameters, self.guarded(functools.partial(self._on_connected, attempt)), custom_ioloop=self.ioloop)
 
     def _on_connected(self, attempt, connection):
         if attempt is not self._connecting:  # given up (pika cannot abort a handshake under way)
@@ -69,63 +69,69 @@ class Session:
             self._end(problems.connection_error(connection))
             return
         self.connection, self.connected_to = connection, connection.params
-        connection.add_on_close_callback(lambda _connection, reason: self._end(reason))
+        connection.add_on_close_callback(self.guarded(lambda _connection, reason: self._end(reason)))
         self.open_channel()
 
     def open_channel(self):
-        self.expect(OPEN_CHANNEL)
-        self.connection.channel(on_open_callback=self._on_channel_open)
+        self.ask(OPEN_CHANNEL, self._on_channel_open,
+                 lambda _channel, done: self.connection.channel(on_open_callback=done), on_channel=False)
 
     def _on_channel_open(self, channel):
         self.channel = channel
-        channel.add_on_close_callback(self._on_channel_closed)
-        self.in_turn(self.steps(), lambda: self.ready(channel))
+        channel.add_on_close_callback(self.guarded(self._on_channel_closed))
+        self.opened(channel)
 
-    def in_turn(self, steps, then):
-        """Send each step on the channel once the broker has answered the one
-        before, each within --timeout; then call then(). (One sequence at a
-        time: the deadline is the session's.)"""
-        self._next_step(iter(steps), then)
+    # Requests, each with its deadline.
+    def ask(self, request, answered, send=None, on_channel=True):
+        """Send `request` on the channel (or send(channel, done) instead of
+        its own); answered(frame) once the broker answers. Past --timeout
+        without an answer, the connection is given up."""
+        if on_channel and (self.channel is None or not self.channel.is_open):
+            return  # it is closing: ended() or channel_closed() comes next
+        timer = self.ioloop.call_later(self.timeout, functools.partial(self._no_answer, request))
+        self._asked[request] = timer
 
-    def _next_step(self, steps, then, _frame=None):
-        step = next(steps, None)
-        if step is None:
-            self.answered()
-            then()
-            return
-        self.expect(step)
-        step.send(self.channel, functools.partial(self._next_step, steps, then))
+        def done(frame=None):
+            if self._asked.get(request) is timer:
+                self.ioloop.remove_timeout(self._asked.pop(request))
+                answered(frame)
 
-    # Deadlines.
-    def expect(self, step):
-        """The broker should now do what `step` says: give the connection up
-        if it does not within --timeout."""
-        self.answered()
-        self.waiting_for = step
-        self._deadline = self.ioloop.call_later(self.timeout, self._no_answer)
+        (send or request.send)(self.channel, self.guarded(done))
 
-    def answered(self, step=None):
-        """The broker answered (`step`: only if the deadline is still that step's)."""
-        if step is not None and step is not self.waiting_for:
-            return  # a later step's deadline runs now
-        if self._deadline is not None:
-            self.ioloop.remove_timeout(self._deadline)
-        self._deadline = self.waiting_for = None
+    def asked(self, request):
+        """Whether `request` is still waiting for its answer."""
+        return request in self._asked
 
-    def _no_answer(self):
-        what, self._deadline = self.waiting_for.what, None
-        self.give_up(f"the broker at {problems.where(self.parameters_in_use())} did not {what} within {self.timeout:g} s")
+    def _no_answer(self, request):
+        self._asked.pop(request, None)
+        self.give_up(f"the broker at {problems.where(self.parameters_in_use())} did not "
+                     f"{request.what} within {self.timeout:g} s")
+
+    def _forget_requests(self):
+        for timer in self._asked.values():
+            self.ioloop.remove_timeout(timer)
+        self._asked.clear()
+
+    def guarded(self, callback):
+        """callback(*args) as pika calls it: an exception out of it is ours,
+        and said so (pika would take it for a lost connection)."""
+        def call(*args):
+            try:
+                return callback(*args)
+            except Exception as exc:
+                self.bug(exc)
+        return call
 
     # What ends a connection.
     def _on_channel_closed(self, channel, reason):
         if channel is not self.channel:
             return  # one we had replaced
         self.channel = None
-        step = self.waiting_for
-        self.answered()
+        asked = list(self._asked)
+        self._forget_requests()
         if self._closing or self.connection is None or not self.connection.is_open:
             return  # the connection's end says why
-        problem = self.channel_closed(reason, step)
+        problem = self.channel_closed(reason, asked)
         if problem is None:
             self.open_channel()
         else:
@@ -142,7 +148,7 @@ class Session:
         """Close the connection (the broker requeues the tasks it had handed
         out and that are not acked); drop it if the broker does not answer."""
         self._closing = True
-        self.answered()
+        self._forget_requests()
         if self._later is not None:
             self.ioloop.remove_timeout(self._later)
             self._later = None
@@ -154,7 +160,7 @@ class Session:
 
     def _end(self, reason):
         problem = self._problem if self._problem is not None or self._closing else reason
-        self.answered()
+        self._forget_requests()
         self.connection = self.channel = None
         self._closing, self._problem = False, None
         self.ended(problem)
@@ -168,7 +174,7 @@ class Session:
         return problems.explain(problem, self.parameters)
 
 
-OPEN_CHANNEL = Step("open a channel")
+OPEN_CHANNEL = Request("open a channel")
 
 
 def close_within(ioloop, connection, grace):

@@ -9,6 +9,9 @@ import signal
 TICK = 0.2  # s between looks at the signals caught: Windows' select() does not return for Ctrl+C
 CTRL_BREAK = getattr(signal, "SIGBREAK", None)  # Windows only
 STOP_SIGNALS = [signal.SIGTERM, *([CTRL_BREAK] if CTRL_BREAK is not None else [])]
+# The terminal, or the ssh session, is gone (POSIX; a Windows console that
+# closes ends its programs, and the job object a --run command runs in).
+HANG_UP = [signal.SIGHUP] if hasattr(signal, "SIGHUP") else []
 
 
 def catch(ioloop, act, *signums):

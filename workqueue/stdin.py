@@ -1,21 +1,102 @@
-"""Tasks from standard input, one a line (new_task.py -)."""
+"""The tasks new_task.py sends: its words, or standard input's lines
+(new_task.py -), read by a thread of their own while the I/O loop goes on
+answering the broker."""
 
+import collections
 import functools
 import io
 import os
 import sys
 import threading
 
-from workqueue import END_OF_INPUT, output
-from workqueue.problems import EXIT_FAILED
+from workqueue import END_OF_INPUT, exits, output
 
 CHUNK = 1 << 16
+ROOM = 1000  # lines read ahead of those sent
 # A Windows console's read that Ctrl+C ends returns nothing, as at the end of
 # the input, and the console tells of the Ctrl+C on another thread, not always
 # first (CPython's Parser/myreadline.c and Modules/_io/winconsoleio.c): how
 # long an empty read waits for that word before it counts as the end.
 CTRL_C_GRACE = 0.5
 ERROR_OPERATION_ABORTED = 995  # what such a read may fail with instead
+
+
+def messages(settings, connection):
+    """The task, the words as one ("Hello World!" if none), as the tutorial
+    makes it; or, for a single '-', each line of standard input."""
+    if settings.words != ["-"]:
+        return [" ".join(settings.words) or "Hello World!"]
+    return Input(connection)
+
+
+class Line(bytes):
+    """A task read from standard input, and the number of its line."""
+
+    def __new__(cls, number, task):
+        line = super().__new__(cls, task)
+        line.number = number
+        return line
+
+
+class Input:
+    """Standard input's tasks, as the script iterates over them: read by a
+    thread, handed over in batches. The reader wakes the I/O loop only when
+    the loop waits for a line, and the loop wakes the reader only when the
+    reader waits for room: one wake-up for many lines, not one a line."""
+
+    def __init__(self, connection):
+        self.connection = connection
+        self.lines = collections.deque()
+        self.changed = threading.Condition()
+        self.loop_waits = self.reader_waits = False
+        self.end = None  # once read to the end: "" or why it could not be read
+        tasks = lines_of(0)  # here, on the main thread: standard input closed is one line, exit 1
+        threading.Thread(target=self._read, args=(tasks,), name="reader", daemon=True).start()
+
+    def _read(self, tasks):
+        wake = self.connection.session.ioloop.add_callback_threadsafe
+        end = ""
+        try:
+            for number, task in tasks:
+                with self.changed:
+                    while len(self.lines) >= ROOM:
+                        self.reader_waits = True
+                        self.changed.wait()
+                    self.lines.append(Line(number, task))
+                    if self.loop_waits:
+                        self.loop_waits = False
+                        wake(_nothing)
+        except OSError as exc:
+            end = f"cannot read standard input: {exc.strerror or exc}"
+        with self.changed:
+            self.end = end
+            wake(_nothing)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        """The next task, once read; meanwhile the I/O loop runs."""
+        while True:
+            with self.changed:
+                if self.lines:
+                    line = self.lines.popleft()
+                    if self.reader_waits and len(self.lines) <= ROOM // 2:
+                        self.reader_waits = False
+                        self.changed.notify()
+                    return line
+                if self.end is not None:
+                    break
+                self.loop_waits = True
+            self.connection.side.turn()  # what was published goes out before the wait
+            self.connection.run_until(lambda: self.lines or self.end is not None)
+        if self.end:
+            self.connection.side.stop(self.end)
+        raise StopIteration
+
+
+def _nothing():
+    pass
 
 
 def lines_of(fd):
@@ -30,7 +111,7 @@ def lines_of(fd):
     if not is_open(fd):
         output.complain("error: standard input is closed: there are no tasks to read; give the task "
                         "as arguments, or the tasks one a line from a file (< tasks.txt)")
-        sys.exit(EXIT_FAILED)
+        sys.exit(exits.FAILED)
     console = windows_console(fd)
     if console is not None or (sys.platform != "win32" and os.isatty(fd)):  # (Windows: NUL is a tty)
         output.complain(f"reading tasks, one a line; end with {END_OF_INPUT}")

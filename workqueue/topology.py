@@ -1,16 +1,13 @@
-"""The task queue's set-up: declared exactly as the tutorial declares it, a
-queue that has settings of its own taken as it is, and the dead-letter queue
-where the broker's policy parks a poison task (docs/scaling-out.md)."""
+"""A task queue's set-up: declared exactly as the script declares it (the
+tutorial's way), a queue that has settings of its own taken as it is, and
+the dead-letter queue where the broker's policy parks a poison task
+(docs/scaling-out.md), named as workqueue/retries.py names it."""
 
 import re
 
-from workqueue import output
+from workqueue import output, retries
 from workqueue.problems import INEQUIVALENT
-from workqueue.session import Step
-
-# Where the broker's policy (rabbitmq/definitions/policies.json) sends a task
-# that has used up its deliveries: the queue NAME.dead, bound by NAME.
-DEAD_LETTER_EXCHANGE = "work-queues.dead"
+from workqueue.session import Request
 
 # Settings a queue may have beyond the tutorial's declaration, set by whoever
 # created it (such as earlier versions of these scripts). They only add
@@ -24,78 +21,73 @@ THEIRS_ONLY = re.compile(r"received none but current is the value '(.*)' of type
 INTEGER_TYPES = ("byte", "short", "signedint", "long", "unsignedbyte", "unsignedshort", "unsignedint")
 
 
-def tutorial_arguments(queue_type):
-    """The tutorial's declaration: a durable queue, quorum if asked for. Nothing
-    else, so that any client declaring the queue as the tutorial does agrees
-    with ours; the delivery limit and dead-lettering come from a policy."""
-    return {"x-queue-type": "quorum"} if queue_type == "quorum" else {}
-
-
 class TaskQueue:
-    """The requests that set the queue up on each new channel (`steps`), and
-    what to do when the broker refuses one of them (`mend`)."""
+    """The requests that set the queue up on each new channel (`requests`),
+    and what to do when the broker refuses one of them (`mend`)."""
 
-    def __init__(self, name, queue_type):
+    def __init__(self, name, durable, arguments):
         self.name = name
-        self.queue_type = queue_type
-        self.arguments = tutorial_arguments(queue_type)  # with what we adopted
-        self.dead = f"{name}.dead"
+        self.declared = dict(arguments or {})  # as the script declares it
+        self.arguments = dict(self.declared)  # with what we adopted
+        self.quorum = self.declared.get("x-queue-type") == "quorum"
+        self.dead = retries.dead_queue(name)
         self.dead_letters_missing = False
         self.said_adopted = False
-        self.declare = Step(
+        self.declare = Request(
             f"answer the declaration of queue {name!r}",
-            lambda channel, done: channel.queue_declare(name, durable=True, arguments=self.arguments, callback=done),
+            lambda channel, done: channel.queue_declare(name, durable=durable, arguments=self.arguments,
+                                                        callback=done),
         )
         # A passive declare: is the queue there, and how many tasks wait in it?
-        self.look = Step(
+        self.look = Request(
             f"answer a look at queue {name!r}",
             lambda channel, done: channel.queue_declare(name, passive=True, callback=done),
         )
-        self.look_for_dead_letters = Step(
+        self.look_for_dead_letters = Request(
             f"answer a look for queue {self.dead!r}",
             lambda channel, done: channel.queue_declare(self.dead, passive=True, callback=done),
         )
+        exchange = retries.DEAD_LETTER_EXCHANGE
         self.declare_dead_letters = [
-            Step(f"answer the declaration of exchange {DEAD_LETTER_EXCHANGE!r}", lambda channel, done: (
-                channel.exchange_declare(DEAD_LETTER_EXCHANGE, "direct", durable=True, callback=done))),
-            Step(f"answer the declaration of queue {self.dead!r}", lambda channel, done: channel.queue_declare(
-                self.dead, durable=True, arguments={"x-queue-type": "quorum"}, callback=done)),
-            Step(f"answer the binding of queue {self.dead!r}", lambda channel, done: channel.queue_bind(
-                self.dead, DEAD_LETTER_EXCHANGE, routing_key=name, callback=done)),
+            Request(f"answer the declaration of exchange {exchange!r}", lambda channel, done: (
+                channel.exchange_declare(exchange, "direct", durable=True, callback=done))),
+            Request(f"answer the declaration of queue {self.dead!r}", lambda channel, done: channel.queue_declare(
+                self.dead, durable=True, arguments=retries.dead_queue_arguments(), callback=done)),
+            Request(f"answer the binding of queue {self.dead!r}", lambda channel, done: channel.queue_bind(
+                self.dead, exchange, routing_key=name, callback=done)),
         ]
 
-    def steps(self):
+    def requests(self):
         """The declaration and, for a quorum queue (it counts deliveries, and
         the policy parks a task that used them all in NAME.dead), a look for
         NAME.dead; only where it is missing, its declaration and binding: a
         binding needs the whole cluster's metadata store, which a network
         partition can hold up for a minute."""
-        steps = [self.declare]
-        if self.queue_type == "quorum" and "x-dead-letter-exchange" not in self.arguments:
-            steps += self.declare_dead_letters if self.dead_letters_missing else [self.look_for_dead_letters]
-        return steps
+        requests = [self.declare]
+        if self.quorum and "x-dead-letter-exchange" not in self.arguments:
+            requests += self.declare_dead_letters if self.dead_letters_missing else [self.look_for_dead_letters]
+        return requests
 
-    def mend(self, reason, step):
-        """True if the broker's refusal of `step` is one we mend by setting up
-        again on a new channel: the queue has a setting of its own (taken on),
-        or NAME.dead is missing (declared)."""
+    def mend(self, reason, request):
+        """True if the broker's refusal of `request` is one we mend by setting
+        up again on a new channel: the queue has a setting of its own (taken
+        on), or NAME.dead is missing (declared)."""
         setting = adoptable_setting(reason)
-        if step is self.declare and setting is not None:
+        if request is self.declare and setting is not None:
             self.arguments[setting[0]] = setting[1]
             return True
-        if step is self.look_for_dead_letters and getattr(reason, "reply_code", None) == 404:
+        if request is self.look_for_dead_letters and getattr(reason, "reply_code", None) == 404:
             self.dead_letters_missing = True
             return True
         return False
 
     def set_up(self):
-        """Every step answered: one line, once, naming the settings taken on."""
+        """Every request answered: one line, once, naming the settings taken on."""
         self.dead_letters_missing = False
         if self.said_adopted:
             return
         self.said_adopted = True
-        ours = tutorial_arguments(self.queue_type)
-        adopted = [f"{ADOPTABLE[k]} ({v!r})" for k, v in self.arguments.items() if k not in ours]
+        adopted = [f"{ADOPTABLE[k]} ({v!r})" for k, v in self.arguments.items() if k not in self.declared]
         if adopted:
             output.complain(f"queue {self.name!r} has its own {', '.join(adopted)}; using it as it is")
 

@@ -17,11 +17,13 @@ from workqueue.session import CLOSE_GRACE, close_within
 
 
 class CutOffWatch:
-    """Looks at the queue once every --timeout while `free()`; `taken()`
+    """Looks at the queue (`task_queue`, a topology.TaskQueue, set once the
+    worker consumes from it) once every --timeout while `free()`; `taken()`
     counts the tasks received so far."""
 
-    def __init__(self, session, task_queue, free, taken):
-        self.session, self.task_queue, self.free, self.taken = session, task_queue, free, taken
+    def __init__(self, session, free, taken):
+        self.session, self.free, self.taken = session, free, taken
+        self.task_queue = None
         self._timer = None
         self._look = None  # the look under way, as opposed to one from a connection since lost
 
@@ -39,15 +41,16 @@ class CutOffWatch:
     def _check(self, suspect):
         self._timer = None
         session = self.session
-        if not self.free() or session.channel is None or session.waiting_for is not None:
+        look = self.task_queue.look
+        if not self.free() or session.channel is None or session.asked(look):
             self.start()
             return
         taken, answers, everyone = self.taken(), [], session.parameters
         others = [p for p in everyone if p != session.connected_to]
-        look = self._look = object()
+        this_look = self._look = object()
 
         def counted(count):
-            if look is not self._look:
+            if this_look is not self._look:
                 return
             answers.append(count)
             if len(answers) < 1 + len(others):
@@ -65,12 +68,7 @@ class CutOffWatch:
                     f"{where(session.parameters_in_use())} is likely cut off from the queue's leader"
                 )
 
-        def answered(frame):
-            session.answered(self.task_queue.look)  # not the deadline of a failed task's steps, sent since
-            counted(frame.method.message_count)
-
-        session.expect(self.task_queue.look)
-        self.task_queue.look.send(session.channel, answered)
+        session.ask(look, lambda frame: counted(frame.method.message_count))
         for parameters in others:
             look_at_queue(session.ioloop, parameters, self.task_queue.name, session.timeout, counted)
 

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from workqueue import commands
+from workqueue.time_limit import TimeLimit
 from workqueue.failures import TaskFailed
 
 POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process groups")
@@ -207,7 +208,7 @@ PARENT_AND_CHILD = """
 @POSIX_ONLY
 def test_a_command_past_its_time_limit_is_ended_with_its_child(tmp_path):
     pids = tmp_path / "pids"
-    command = commands.Command(python_command(PARENT_AND_CHILD), time_limit=1)
+    command = commands.Command(python_command(PARENT_AND_CHILD), time_limit=TimeLimit(1))
     started = time.monotonic()
     with pytest.raises(TaskFailed) as failed:
         command.run(os.fsencode(pids))

@@ -3,6 +3,7 @@
 import pytest
 
 from workqueue import failures
+from workqueue.time_limit import TimeLimit
 
 
 @pytest.mark.parametrize(
@@ -18,8 +19,8 @@ def test_exit_reason(code, windows, reason):
 
 
 def test_time_limit_reason():
-    assert failures.time_limit_reason(2) == "ran past its time limit of 2 s"
-    assert failures.time_limit_reason(0.5) == "ran past its time limit of 0.5 s"
+    assert TimeLimit(2).reason == "ran past its time limit of 2 s"
+    assert TimeLimit(0.5).reason == "ran past its time limit of 0.5 s"
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,8 @@ import random
 import pika
 import pytest
 
-from workqueue.reconnect import Backoff, Reconnect
+from workqueue import reconnect
+from workqueue.reconnect import Backoff
 
 
 def no_jitter(low, high):
@@ -65,21 +66,18 @@ def urls(*hosts):
 @pytest.mark.parametrize("lost, order", [("a", "bca"), ("b", "cab"), ("c", "abc")])
 def test_reconnect_tries_the_url_after_the_one_lost_first(lost, order):
     parameters = urls("a", "b", "c")
-    reconnect = Reconnect(parameters)
     # The connection's parameters are pika's deep copy of the URL's.
-    reconnect.after_losing(copy.deepcopy(parameters["abc".index(lost)]))
-    assert "".join(p.host for p in parameters) == order  # reordered in place: the session's list
+    after = reconnect.after(parameters, copy.deepcopy(parameters["abc".index(lost)]))
+    assert "".join(p.host for p in after) == order
+    assert "".join(p.host for p in parameters) == "abc"  # a new list: the settings' stay as given
 
 
 def test_reconnect_keeps_the_order_when_no_connection_was_made():
     parameters = urls("a", "b", "c")
-    Reconnect(parameters).after_losing(None)
-    assert [p.host for p in parameters] == ["a", "b", "c"]
+    assert [p.host for p in reconnect.after(parameters, None)] == ["a", "b", "c"]
 
 
-def test_reconnect_waits_longer_each_time_until_connected():
-    reconnect = Reconnect(urls("a"))
-    reconnect.backoff = Backoff(uniform=no_jitter)
-    assert [reconnect.after_losing(None) for _ in range(3)] == [0.5, 1, 2]
-    reconnect.connected()
-    assert reconnect.after_losing(reconnect.parameters[0]) == 0.5
+def test_each_loss_goes_on_from_the_order_it_was_made_in():
+    order = urls("a", "b", "c")
+    order = reconnect.after(order, order[0])
+    assert [p.host for p in reconnect.after(order, order[0])] == ["c", "a", "b"]

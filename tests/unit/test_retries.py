@@ -104,23 +104,3 @@ def test_too_long_says_the_longest_name_over_the_limit():
     assert retries.too_long("q" * 250, [retries.dead_queue("q" * 250)]) is None  # 255 bytes
     assert retries.too_long("é" * 126, [retries.dead_queue("é" * 126)]) == (  # 252 bytes, then 5
         f"queue {'é' * 126!r} has too long a name for its queue {'é' * 126 + '.dead'!r} (at most 255 bytes)")
-
-
-@pytest.mark.parametrize(
-    "outcome, line",
-    [
-        (Retry("jobs.retry.2s", {}, {}, 2, 5, 2),
-         "task 'Hello...' failed: exit status 3 (attempt 2 of 5); trying again in 2 s"),
-        (Park("jobs.dead", {}, {}, 5, 5),
-         "task 'Hello...' failed: exit status 3 (attempt 5 of 5); parked in queue 'jobs.dead'"),
-        (None, "task 'Hello...' failed: exit status 3; it is gone (--no-ack: the broker forgot it when it was delivered)"),
-    ],
-)
-def test_what_the_worker_says(outcome, line):
-    assert retries.failure_line("'Hello...'", "exit status 3", outcome) == line
-
-
-def test_what_the_worker_says_when_the_connection_ends_before_the_copys_confirm():
-    assert retries.unconfirmed_line("'Hello...'", "exit status 3", Retry("jobs.retry.2s", {}, {}, 2, 5, 2)) == (
-        "task 'Hello...' failed: exit status 3 (attempt 2 of 5); the connection ended before the broker confirmed "
-        "its copy in queue 'jobs.retry.2s': the task goes back to the queue, and may be in both (at least once)")

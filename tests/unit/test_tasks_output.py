@@ -5,11 +5,11 @@ import pytest
 from pika.spec import Basic, BasicProperties
 
 from workqueue.output import shown
-from workqueue.tasks import redelivery_note
+from workqueue.consuming import redelivered
 
 
 @pytest.mark.parametrize(
-    "redelivered, headers, note",
+    "was_redelivered, headers, note",
     [
         (False, None, ""),
         (False, {"x-delivery-count": 2}, ""),
@@ -19,11 +19,16 @@ from workqueue.tasks import redelivery_note
         (True, {"x-delivery-count": 0}, " (redelivered)"),
         (True, {"x-delivery-count": 1}, " (redelivered, delivery 2)"),  # a quorum queue's count of earlier deliveries
         (True, {"x-delivery-count": 4}, " (redelivered, delivery 5)"),
+        # Another client's odd values count as absent.
+        (True, {"x-delivery-count": "2"}, " (redelivered)"),
+        (True, {"x-delivery-count": True}, " (redelivered)"),
+        (True, {"x-delivery-count": -1}, " (redelivered)"),
+        (True, {"x-delivery-count": 2.5}, " (redelivered)"),
     ],
 )
-def test_redelivery_note(redelivered, headers, note):
-    method = Basic.Deliver(consumer_tag="ctag", delivery_tag=1, redelivered=redelivered, routing_key="test_dur")
-    assert redelivery_note(method, BasicProperties(headers=headers)) == note
+def test_redelivery_note(was_redelivered, headers, note):
+    method = Basic.Deliver(consumer_tag="ctag", delivery_tag=1, redelivered=was_redelivered, routing_key="test_dur")
+    assert redelivered(method, BasicProperties(headers=headers)) == note
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,8 @@ own settings adopted, and the dead-letter queue NAME.dead."""
 import pytest
 from pika.exceptions import ChannelClosedByBroker
 
-from workqueue.topology import DEAD_LETTER_EXCHANGE, TaskQueue, adoptable_setting
+from workqueue.retries import DEAD_LETTER_EXCHANGE
+from workqueue.topology import TaskQueue, adoptable_setting
 
 
 def inequivalent(setting, detail, queue="q"):
@@ -79,35 +80,35 @@ def done(_frame):
 
 
 def test_a_classic_queue_is_declared_as_the_tutorial_declares_it():
-    queue = TaskQueue("q", "classic")
-    assert queue.steps() == [queue.declare]
-    assert sent(queue.steps()) == [("queue_declare", ("q",), {"durable": True, "arguments": {}, "callback": done})]
+    queue = TaskQueue("q", True, {})
+    assert queue.requests() == [queue.declare]
+    assert sent(queue.requests()) == [("queue_declare", ("q",), {"durable": True, "arguments": {}, "callback": done})]
 
 
 def test_a_quorum_queue_is_declared_and_its_dead_letter_queue_looked_for():
-    queue = TaskQueue("q", "quorum")
-    assert queue.steps() == [queue.declare, queue.look_for_dead_letters]
-    assert sent(queue.steps()) == [
+    queue = TaskQueue("q", True, {"x-queue-type": "quorum"})
+    assert queue.requests() == [queue.declare, queue.look_for_dead_letters]
+    assert sent(queue.requests()) == [
         ("queue_declare", ("q",), {"durable": True, "arguments": {"x-queue-type": "quorum"}, "callback": done}),
         ("queue_declare", ("q.dead",), {"passive": True, "callback": done}),
     ]
 
 
 def test_a_missing_dead_letter_queue_is_declared_and_bound():
-    queue = TaskQueue("q", "quorum")
+    queue = TaskQueue("q", True, {"x-queue-type": "quorum"})
     assert queue.mend(ChannelClosedByBroker(404, "NOT_FOUND - no queue 'q.dead' in vhost '/'"), queue.look_for_dead_letters)
-    assert queue.steps() == [queue.declare, *queue.declare_dead_letters]
+    assert queue.requests() == [queue.declare, *queue.declare_dead_letters]
     assert sent(queue.declare_dead_letters) == [
         ("exchange_declare", (DEAD_LETTER_EXCHANGE, "direct"), {"durable": True, "callback": done}),
         ("queue_declare", ("q.dead",), {"durable": True, "arguments": {"x-queue-type": "quorum"}, "callback": done}),
         ("queue_bind", ("q.dead", DEAD_LETTER_EXCHANGE), {"routing_key": "q", "callback": done}),
     ]
     queue.set_up()  # done: on the next channel, a look again
-    assert queue.steps() == [queue.declare, queue.look_for_dead_letters]
+    assert queue.requests() == [queue.declare, queue.look_for_dead_letters]
 
 
 def test_an_adopted_setting_is_declared_from_then_on(capsys):
-    queue = TaskQueue("q", "quorum")
+    queue = TaskQueue("q", True, {"x-queue-type": "quorum"})
     reason = inequivalent("x-delivery-limit", "received none but current is the value '5' of type 'signedint'")
     assert queue.mend(reason, queue.declare)
     assert sent([queue.declare]) == [
@@ -119,10 +120,10 @@ def test_an_adopted_setting_is_declared_from_then_on(capsys):
 
 
 def test_a_queue_with_its_own_dead_lettering_needs_no_dead_letter_queue():
-    queue = TaskQueue("q", "quorum")
+    queue = TaskQueue("q", True, {"x-queue-type": "quorum"})
     reason = inequivalent("x-dead-letter-exchange", "received none but current is the value 'elsewhere' of type 'longstr'")
     assert queue.mend(reason, queue.declare)
-    assert queue.steps() == [queue.declare]
+    assert queue.requests() == [queue.declare]
 
 
 @pytest.mark.parametrize(
@@ -137,13 +138,13 @@ def test_a_queue_with_its_own_dead_lettering_needs_no_dead_letter_queue():
     ],
 )
 def test_what_is_not_mended(reason, step):
-    queue = TaskQueue("q", "quorum")
+    queue = TaskQueue("q", True, {"x-queue-type": "quorum"})
     assert not queue.mend(reason, getattr(queue, step))
     assert queue.arguments == {"x-queue-type": "quorum"}
-    assert queue.steps() == [queue.declare, queue.look_for_dead_letters]
+    assert queue.requests() == [queue.declare, queue.look_for_dead_letters]
 
 
 def test_nothing_said_for_a_queue_as_the_tutorial_declares_it(capsys):
-    queue = TaskQueue("q", "classic")
+    queue = TaskQueue("q", True, {})
     queue.set_up()
     assert capsys.readouterr().err == ""
