@@ -84,5 +84,6 @@ def copy_properties(properties, body_size, headers, frame_max):
     try:
         size(headers)
         return pika.BasicProperties(**retries.copy_properties(kept, headers)), dropped
-    except Exception:  # a property of the task's own that pika cannot encode: the copy keeps none
-        return pika.BasicProperties(delivery_mode=2, headers=headers), dropped
+    except Exception:  # a property of the task's own that pika cannot encode: the copy keeps none of them
+        kept = {}
+        return pika.BasicProperties(**retries.copy_properties(kept, headers)), dropped

@@ -10,7 +10,7 @@ import time
 
 import pika
 
-from workqueue import exits, failures, output
+from workqueue import exits, failures, output, signals
 from workqueue.confirms import CONFIRMED, RETURNED, Confirms
 from workqueue.session import Request
 
@@ -21,7 +21,7 @@ TURN_AT_LEAST_EVERY = 0.01  # s
 
 
 class Publisher:
-    SIGNALS = [signal.SIGINT]
+    SIGNALS = [signal.SIGINT, *signals.HANG_UP]
 
     def __init__(self, connection, settings):
         self.connection, self.session, self.settings = connection, connection.session, settings
@@ -137,8 +137,10 @@ class Publisher:
     def output_lost(self, why):
         self.stop(f"standard output is gone ({why})")
 
-    def on_signal(self, _signum):
-        self.stop("interrupted", exits.INTERRUPTED)
+    def on_signal(self, signum):
+        if signum == signal.SIGINT:
+            self.stop("interrupted", exits.INTERRUPTED)
+        self.stop("hung up (SIGHUP)", exits.HUNG_UP)
 
     def bug(self, exc):
         self.stop(f"a bug of ours: {failures.ours(exc)} (please report it)", exits.SOFTWARE)
@@ -156,7 +158,7 @@ class Publisher:
             pass  # the problem says what became of it
         elif self.confirms.unanswered:
             problem += "; the task was not confirmed: it may or may not be in the queue"
-        elif code == exits.INTERRUPTED:
+        elif code in (exits.INTERRUPTED, exits.HUNG_UP):
             problem += "; the task was not sent"
         exits.leave(f"error: {problem}" if code == exits.FAILED else problem, code)
 

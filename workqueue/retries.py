@@ -144,8 +144,9 @@ def odd_headers(headers):
 
 
 def _count(value):
-    """A non-negative int (not a bool), else None."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    """A count: an int (not a bool) from 0 to 2**31 - 1 (what AMQP's signed
+    int carries: one past it, copied into our headers, would not encode), else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**31 else None
 
 
 def failure_headers(headers, attempt, reason, now):

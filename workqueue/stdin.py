@@ -50,7 +50,7 @@ class Input:
         self.changed = threading.Condition()
         self.loop_waits = self.reader_waits = False
         self.end = None  # once read to the end: "" or why it could not be read
-        tasks = lines_of(0)  # here, on the main thread: standard input closed is one line, exit 1
+        tasks = lines_of(sys.stdin.fileno())  # here, on the main thread: closed is one line, exit 1
         threading.Thread(target=self._read, args=(tasks,), name="reader", daemon=True).start()
 
     def _read(self, tasks):

@@ -93,11 +93,11 @@ class Tasks:
         """The tasks thread: the I/O loop until a task is taken, the task,
         its outcome; and again."""
         while True:
+            if time.monotonic() - self._turned_at > TURN_AT_LEAST_EVERY:
+                self._ioloop.call_later(0, _nothing)  # a turn that does not wait, before the next task is taken
+                self._run_loop(lambda: True)
             if not self._taken():
                 self._run_loop(self._taken)
-            elif time.monotonic() - self._turned_at > TURN_AT_LEAST_EVERY:
-                self._ioloop.call_later(0, _nothing)  # a turn that does not wait
-                self._run_loop(lambda: True)
             if self._over:
                 return
             task, self._next = self._next, None

@@ -71,6 +71,8 @@ def test_headers_over_the_frame_are_left_out_largest_first_and_named():
 
 def test_odd_values_of_the_headers_we_read_count_as_absent():
     odd = {"attempts": "3", "x-delivery-count": True, "first-failed-at": 5}
+    for huge in (2**31, 2**63 - 1, -1):  # a double decoded as an int, say: one more would not encode
+        assert retries.attempts_made({"attempts": huge}) == 0 and retries.earlier_deliveries({"x-delivery-count": huge}) is None
     assert retries.attempts_made(odd) == 0
     assert retries.earlier_deliveries(odd) is None
     assert [name for name, _ in retries.odd_headers(odd)] == ["attempts", "x-delivery-count", "first-failed-at"]
