@@ -8,7 +8,7 @@ callback runs on the tasks thread (workqueue/tasks.py), off the I/O loop."""
 import signal
 import time
 
-from workqueue import exits, failures, life, output, reconnect, retries, signals
+from workqueue import exits, failures, headers, life, output, reconnect, signals, terms
 from workqueue.copies import Copies
 from workqueue.output import OutputLost
 from workqueue.problems import consumer_cancelled, no_such_queue
@@ -50,7 +50,7 @@ class Consumer:
         return [*steps, Request("answer basic.consume", self._consume)]
 
     def _consume(self, pika_channel, done):
-        if life.Consume() not in self.life.connected(pika_channel):  # stopping: no consume
+        if terms.Consume() not in self.life.connected(pika_channel):  # stopping: no consume
             done(None)
             return
         pika_channel.add_on_cancel_callback(self.session.guarded(self._on_cancelled))
@@ -80,10 +80,10 @@ class Consumer:
             self.busy_since = time.monotonic()
         if properties.headers:
             self._say_odd_headers(properties.headers)
-        self._act(self.life.delivered(life.Task(body, properties, method, channel, output.shown(body))))
+        self._act(self.life.delivered(terms.Task(body, properties, method, channel, output.shown(body))))
 
-    def _say_odd_headers(self, headers):
-        for name, value in retries.odd_headers(headers):
+    def _say_odd_headers(self, table):
+        for name, value in headers.odd_headers(table):
             if name not in self.said_odd:
                 self.said_odd.add(name)
                 output.complain(f"a task's header {name!r} holds {value!r} ({type(value).__name__}), "
@@ -96,7 +96,7 @@ class Consumer:
             self.session.ioloop, task, self._past_time_limit) if self._limits_work() else None
         try:
             self.callback(self.connection.facade, task.method, task.properties, task.body)
-            outcome = life.DONE_BY_CALLBACK if task.acked or self.life.auto_ack else life.NOT_ACKED
+            outcome = terms.DONE_BY_CALLBACK if task.acked or self.life.auto_ack else terms.NOT_ACKED
         except OutputLost as lost:
             outcome = lost
         except Exception as exc:  # the work failed
@@ -111,8 +111,8 @@ class Consumer:
         if task.acked:  # acked, then raised: done, as the callback said; the exception is said
             output.complain(f"the callback raised after acknowledging task {task.shown}: {reason}")
             output.theirs(more)
-            return life.DONE_BY_CALLBACK
-        return life.Failed(reason, more)
+            return terms.DONE_BY_CALLBACK
+        return terms.Failed(reason, more)
 
     def _limits_work(self):
         return self.settings.limit is not None and self.settings.command is None
@@ -175,27 +175,27 @@ class Consumer:
     def _act(self, actions):
         for action in actions:
             kind = type(action)
-            if kind is life.Ack:
+            if kind is terms.Ack:
                 if action.task.channel.is_open:
                     action.task.channel.basic_ack(action.task.method.delivery_tag)
-            elif kind is life.Say:
+            elif kind is terms.Say:
                 output.complain(action.line)
                 if action.more:
                     output.theirs(action.more)
-            elif kind is life.HandBack:
+            elif kind is terms.HandBack:
                 if action.task.channel.is_open:
                     action.task.channel.basic_nack(action.task.method.delivery_tag, requeue=True)
-            elif kind is life.Copy:
+            elif kind is terms.Copy:
                 self.copies.send(action.task)
-            elif kind is life.Cancel:
+            elif kind is terms.Cancel:
                 self._cancel()
-            elif kind is life.Reconnect:
+            elif kind is terms.Reconnect:
                 self.session.connect_later(action.delay, self.order)
-            elif kind is life.GiveUp:
+            elif kind is terms.GiveUp:
                 self.session.give_up(action.problem)
-            elif kind is life.Close:
+            elif kind is terms.Close:
                 self.session.close()
-            elif kind is life.Exit:
+            elif kind is terms.Exit:
                 exits.leave(action.reason, action.code)
 
     def _cancel(self):
@@ -214,5 +214,5 @@ def redelivered(method, properties):
     """' (redelivered)', with the delivery's number where the queue counts them."""
     if not method.redelivered:
         return ""
-    earlier = retries.earlier_deliveries(properties.headers)  # quorum queues; odd values count as absent
+    earlier = headers.earlier_deliveries(properties.headers)  # quorum queues; odd values count as absent
     return f" (redelivered, delivery {earlier + 1})" if earlier else " (redelivered)"

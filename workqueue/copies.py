@@ -9,7 +9,7 @@ are left out of the copy, and named in its header `trimmed`."""
 import pika
 from pika import frame
 
-from workqueue import retries
+from workqueue import headers
 from workqueue.confirms import CONFIRMED, Confirms
 from workqueue.session import Request
 
@@ -65,25 +65,25 @@ class Copies:
         limit = self.session.connection.params.frame_max
         properties, dropped = copy_properties(task.properties, len(task.body), task.plan.headers, limit)
         if dropped:
-            self.say(f"the copy of task {task.shown} leaves out its headers {retries.names(dropped)}: "
+            self.say(f"the copy of task {task.shown} leaves out its headers {headers.names(dropped)}: "
                      f"over the frame size ({limit} bytes) or not encodable (named in its header 'trimmed')")
         return properties
 
 
-def copy_properties(properties, body_size, headers, frame_max):
+def copy_properties(properties, body_size, table, frame_max):
     """The copy's properties: the task's (pika's BasicProperties), with
-    `headers` fitted into one frame of `frame_max` bytes; and the names of
+    `table` (its headers) fitted into one frame of `frame_max` bytes; and the names of
     the task's own headers left out."""
     kept = vars(properties)
 
-    def size(headers):
-        copy = pika.BasicProperties(**retries.copy_properties(kept, headers))
+    def size(table):
+        copy = pika.BasicProperties(**headers.copy_properties(kept, table))
         return len(frame.Header(1, body_size, copy).marshal())
 
-    headers, dropped = retries.fitted(headers, size, frame_max)
+    table, dropped = headers.fitted(table, size, frame_max)
     try:
-        size(headers)
-        return pika.BasicProperties(**retries.copy_properties(kept, headers)), dropped
+        size(table)
+        return pika.BasicProperties(**headers.copy_properties(kept, table)), dropped
     except Exception:  # a property of the task's own that pika cannot encode: the copy keeps none of them
         kept = {}
-        return pika.BasicProperties(**retries.copy_properties(kept, headers)), dropped
+        return pika.BasicProperties(**headers.copy_properties(kept, table)), dropped

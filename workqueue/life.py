@@ -12,109 +12,21 @@ with --no-ack, done, or gone (named).
 """
 
 import collections
-from typing import NamedTuple
 
-from workqueue import exits, retries
+from workqueue import exits
+from workqueue.fates import Fates, what_became_of
+from workqueue.terms import (
+    HANDED_BACK, HELD, LEFT, SETTLING, WAITING, WORKING,
+    Cancel, Close, Consume, Draining, Exit, GiveUp, HandBack, Leaving, Reconnect, Running, Say,
+)
 
-# A task's states while in hand, and its endings.
-WAITING, WORKING, SETTLING, HELD = "waiting", "working", "settling", "held"
-ACKED, COPIED, HANDED_BACK, LEFT, DONE, GONE = "acked", "copied", "handed back", "left", "done", "gone"
-ENDINGS = (ACKED, COPIED, HANDED_BACK, LEFT, DONE, GONE)
 # A connection that served this long had not been lost at once: the next
 # reconnect starts from the shortest delay again. One lost sooner (a task
 # that breaks every connection it comes on) backs off further each time.
 STABLE = 10.0  # s
 
 
-class Task:
-    """A delivery, as the worker holds it: the shell's (body, properties,
-    method, the channel it came on) and the life's own (state, the plan for a
-    failed one)."""
-
-    __slots__ = ("body", "properties", "method", "channel", "shown", "state", "plan", "reason", "more",
-                 "sent", "past_limit", "acked", "stop_limit")
-
-    def __init__(self, body, properties, method, channel, shown):
-        self.body, self.properties, self.method, self.channel, self.shown = body, properties, method, channel, shown
-        self.state = WAITING
-        self.plan = self.reason = self.stop_limit = None
-        self.more = ""  # said after its failure line: the traceback of the user's work
-        self.sent = False  # its copy has gone out (it may be in the copy's queue)
-        self.past_limit = False
-        self.acked = False  # the callback called basic_ack
-
-
-# What a task's work came to.
-class Failed(NamedTuple):
-    reason: str  # in words: "exit status 3", "RuntimeError: could not resize the image"
-    more: str = ""  # the user's traceback, said after the line
-
-
-DONE_BY_CALLBACK, NOT_ACKED = "acked by the callback", "returned without an ack"
-
-
-# The phases.
-class Running(NamedTuple):
-    """Taking tasks."""
-
-
-class Draining(NamedTuple):
-    """A warm stop: no new task, those in hand finished."""
-
-    signal: str  # as the user knows it: SIGTERM, Ctrl+Break
-
-
-class Leaving(NamedTuple):
-    """Closing the connection, then exiting."""
-
-    reason: str  # the last line on stderr
-    code: int
-
-
-# What the worker must do.
-class Ack(NamedTuple):
-    task: Task
-
-
-class HandBack(NamedTuple):
-    task: Task  # basic.nack, requeued: for another worker
-
-
-class Copy(NamedTuple):
-    task: Task  # publish task.plan's copy, then copy_sent(); copied() once confirmed
-
-
-class Consume(NamedTuple):
-    pass
-
-
-class Cancel(NamedTuple):
-    pass  # the consumer, on the open channel: the broker sends no more
-
-
-class Reconnect(NamedTuple):
-    delay: float
-
-
-class Say(NamedTuple):
-    line: str
-    more: str = ""  # text that is not ours, after the line
-
-
-class Close(NamedTuple):
-    pass  # the connection; closed() once it is
-
-
-class GiveUp(NamedTuple):
-    problem: str  # the connection, as one that stopped answering: lost() follows
-
-
-class Exit(NamedTuple):
-    reason: str
-    code: int
-
-
-class Life:
+class Life(Fates):
     """`policy`: the retries.RetryPolicy; `queue`, `quorum`: the task queue;
     `auto_ack`: --no-ack; `backoff`: a reconnect.Backoff."""
 
@@ -189,101 +101,6 @@ class Life:
         self.consumer = None
         return isinstance(self.phase, Running)
 
-    # The tasks.
-    def delivered(self, task):
-        if isinstance(self.phase, Leaving):
-            if self.auto_ack:
-                return [Say(self._lost_line(task))]
-            task.state = LEFT  # the close gives it back
-            return []
-        if isinstance(self.phase, Draining) and not self.auto_ack:
-            task.state = HANDED_BACK
-            return [HandBack(task)] if task.channel is self.channel else []
-        self.waiting.append(task)
-        self.in_hand[task] = None
-        return []
-
-    def next_task(self):
-        """The task to do now, or None. Its work starts at once."""
-        if isinstance(self.phase, Leaving) or not self.waiting:
-            return None
-        task = self.waiting.popleft()
-        task.state = WORKING
-        return task
-
-    def finished(self, task, outcome, now):
-        """Its work is over: DONE_BY_CALLBACK, NOT_ACKED, or Failed."""
-        if task.state != WORKING:
-            return []  # past its time limit, and settled then
-        gone = not self.auto_ack and task.channel is not self.channel
-        if outcome is NOT_ACKED and self.auto_ack:
-            return self._end(task, DONE)  # pika's auto_ack: nothing to ack
-        if outcome is NOT_ACKED:
-            said = [] if self.said_not_acked else [Say(
-                f"the callback returned without acknowledging task {task.shown}: it stays unacknowledged, "
-                "held by this worker until it leaves (ch.basic_ack(delivery_tag=method.delivery_tag) acks it)")]
-            self.said_not_acked = True
-            if gone:
-                return [*said, *self._end(task, LEFT)]
-            self.in_hand.pop(task, None)
-            self.held[task] = None
-            task.state = HELD
-            return [*said, *self._drained(task)]
-        if outcome is DONE_BY_CALLBACK:
-            if self.auto_ack:
-                return self._end(task, DONE)
-            if gone:
-                return [Say("the task's channel closed before its ack; the broker will deliver the task again"),
-                        *self._end(task, LEFT)]
-            return [Ack(task), *self._end(task, ACKED)]
-        return self._failed(task, outcome, now)
-
-    def past_time_limit(self, task, reason, now):
-        """The Python work outlived --time-limit: nothing can stop it. Its task
-        has failed, and once that is settled the worker leaves."""
-        if task.state != WORKING:
-            return []
-        task.past_limit = True
-        return self._failed(task, Failed(reason), now)
-
-    def _failed(self, task, failure, now):
-        task.reason, task.more = failure.reason, failure.more
-        if self.auto_ack:
-            return [self._say_failed(task, "it is gone (--no-ack: the broker forgot it when it was delivered)"),
-                    *self._end(task, GONE)]
-        if task.channel is not self.channel:
-            return [self._say_failed(task, "its channel has closed since: the broker will deliver it again"),
-                    *self._end(task, LEFT)]
-        task.plan = self.policy.after_failure(self.queue, self.quorum, task.properties.headers, task.reason, now)
-        task.state = SETTLING
-        return [Copy(task)]
-
-    def copy_sent(self, task):
-        task.sent = True
-        return []
-
-    def copied(self, task):
-        """The broker has confirmed the copy: now the task can be acked."""
-        if task.state != SETTLING:
-            return []
-        return [Ack(task), Say(f"{self._tried(task)}; {self._where(task.plan)}", task.more), *self._end(task, COPIED)]
-
-    def copy_refused(self, task, why, now):
-        """The broker would not take the copy (`why`: refused, returned): a
-        task that was to be tried again is parked instead, saying so; one that
-        NAME.dead refuses is left to the broker (the connection is given up)."""
-        if task.state != SETTLING:
-            return []
-        plan = task.plan
-        if isinstance(plan, retries.Retry):
-            task.reason = f"{task.reason}; its delay queue {plan.queue!r} {why} its copy"
-            task.plan = self.policy.park(self.queue, task.properties.headers, task.reason, now, plan.attempt)
-            task.sent = False
-            return [Copy(task)]
-        return [Say(f"{self._tried(task)}; the broker {why} its copy for queue {plan.queue!r}: "
-                    "the task goes back to the queue"), *self._end(task, LEFT),
-                *self._give_up(f"the broker {why} the failed task's copy for queue {plan.queue!r}")]
-
     # Stopping.
     def signal(self, name):
         """SIGINT (Ctrl+C) and SIGHUP (the terminal gone) leave at once; SIGTERM
@@ -326,14 +143,6 @@ class Life:
         return isinstance(self.phase, Running) and not self.in_hand
 
     # Within.
-    def _end(self, task, ending):
-        task.state = ending
-        self.in_hand.pop(task, None)
-        self.held.pop(task, None)
-        if ending in (ACKED, COPIED, DONE):
-            self.backoff.reset()  # this connection serves: a loss starts from the shortest delay
-        return self._drained(task)
-
     def _drained(self, task):
         """A task is settled: a runaway work() makes the worker leave; so does
         a warm stop that has nothing left in hand."""
@@ -341,7 +150,7 @@ class Life:
             return self._leave(f"the work of task {task.shown} is still running on its thread, which nothing "
                                "can stop: leaving, so that it ends with the worker", exits.FAILED)
         if isinstance(self.phase, Draining) and not self.in_hand:
-            return self._leave(f"stopped ({self.phase.signal}) once its task {_what_became_of(task)}", exits.OK)
+            return self._leave(f"stopped ({self.phase.signal}) once its task {what_became_of(task)}", exits.OK)
         return []
 
     def _leave(self, reason, code, went_back=False):
@@ -368,31 +177,4 @@ class Life:
     def _exit(self):
         return Exit(self.phase.reason, self.phase.code)
 
-    # The words for a failed task.
-    def _tried(self, task):
-        plan = task.plan
-        return f"task {task.shown} failed: {task.reason} (attempt {plan.attempt} of {plan.attempts})"
 
-    @staticmethod
-    def _where(plan):
-        if isinstance(plan, retries.Park):
-            return f"parked in queue {plan.queue!r}"
-        return f"trying again in {plan.delay:g} s"
-
-    def _say_failed(self, task, then):
-        return Say(f"task {task.shown} failed: {task.reason}; {then}", task.more)
-
-    def _unconfirmed_line(self, task):
-        if not task.sent:
-            return f"{self._tried(task)}; the connection ended before its copy was sent: the task goes back to the queue"
-        return (f"{self._tried(task)}; the connection ended before the broker confirmed its copy in queue "
-                f"{task.plan.queue!r}: the task goes back to the queue, and may be in both (at least once)")
-
-    @staticmethod
-    def _lost_line(task):
-        return f"task {task.shown} is lost, not done (--no-ack: the broker forgot it when it delivered it)"
-
-
-def _what_became_of(task):
-    return {ACKED: "was done and acknowledged", DONE: "was done", HELD: "was done, unacknowledged (see above)",
-            }.get(task.state, "had failed (see above)")

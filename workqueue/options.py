@@ -125,7 +125,7 @@ def with_real_work(parser, settings):
     """The settings, with `command` (--run's, or None), `limit` (the
     TimeLimit, or None) and `retries` (the RetryPolicy); what cannot be right
     is a usage error."""
-    from workqueue import commands, retries  # the worker's alone: new_task.py starts without them
+    from workqueue import command_line, commands, retries  # the worker's alone: new_task.py starts without them
     from workqueue.time_limit import TimeLimit
     if settings.no_ack and (settings.attempts is not None or settings.retry_delay is not None):
         parser.error("--attempts and --retry-delay have no effect with --no-ack: a failed task is gone")
@@ -139,8 +139,8 @@ def with_real_work(parser, settings):
     settings.command = None
     if settings.run is not None:
         try:
-            settings.command = commands.Command(commands.prepare(settings.run), settings.limit)
-        except commands.BadCommand as exc:
+            settings.command = commands.Command(command_line.prepare(settings.run), settings.limit)
+        except command_line.BadCommand as exc:
             parser.error(str(exc))
 
 

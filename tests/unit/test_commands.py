@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from workqueue import commands
+from workqueue import command_line, commands
 from workqueue.time_limit import TimeLimit
 from workqueue.failures import TaskFailed
 
@@ -31,7 +31,7 @@ POSIX_ONLY = pytest.mark.skipif(sys.platform == "win32", reason="POSIX process g
     ],
 )
 def test_posix_splitting_is_the_shells(command, words):
-    assert commands.split(command, windows=False) == words
+    assert command_line.split(command, windows=False) == words
 
 
 @pytest.mark.parametrize(
@@ -54,36 +54,36 @@ def test_posix_splitting_is_the_shells(command, words):
     ],
 )
 def test_windows_splitting_is_the_c_runtimes(command, words):
-    assert commands.split(command, windows=True) == words
+    assert command_line.split(command, windows=True) == words
 
 
 @pytest.mark.parametrize("windows", [False, True])
 def test_windows_splitting_undoes_what_subprocess_joins(windows):
     """subprocess.list2cmdline quotes for the C runtime: our split undoes it."""
     args = ["prog", "plain", "two words", 'a "quote"', "back\\slash\\", "\\\\server\\share", "", "tab\there"]
-    assert commands.split_windows(subprocess.list2cmdline(args)) == args
+    assert command_line.split_windows(subprocess.list2cmdline(args)) == args
 
 
 @pytest.mark.parametrize(
     "command, windows", [("", False), ("   ", False), ("''", False), ("", True), (" \t ", True), ('""', True)]
 )
 def test_no_command_is_refused(command, windows):
-    with pytest.raises(commands.BadCommand, match="--run needs a command"):
-        commands.split(command, windows=windows)
+    with pytest.raises(command_line.BadCommand, match="--run needs a command"):
+        command_line.split(command, windows=windows)
 
 
 def test_an_unclosed_quote_is_refused_in_one_line():
-    with pytest.raises(commands.BadCommand, match=r"^--run \"it's\": no closing quotation$"):
-        commands.split("it's", windows=False)
+    with pytest.raises(command_line.BadCommand, match=r"^--run \"it's\": no closing quotation$"):
+        command_line.split("it's", windows=False)
 
 
 def test_a_program_not_found_is_refused():
-    with pytest.raises(commands.BadCommand, match="no program 'no-such-program-here' found"):
-        commands.prepare("no-such-program-here --flag", windows=False)
+    with pytest.raises(command_line.BadCommand, match="no program 'no-such-program-here' found"):
+        command_line.prepare("no-such-program-here --flag", windows=False)
 
 
 def test_the_program_is_found_on_path():
-    words = commands.prepare(f"{os.path.basename(sys.executable)} -c pass", windows=False)
+    words = command_line.prepare(f"{os.path.basename(sys.executable)} -c pass", windows=False)
     assert os.path.isabs(words[0]) and words[1:] == ["-c", "pass"]
 
 
@@ -98,12 +98,12 @@ NOT_BATCH_NAMES = ["x.exe", "x.bat.exe", "x.bat .exe", "bat", "x.py", r"C:\x.bat
 
 @pytest.mark.parametrize("name", BATCH_NAMES)
 def test_a_name_windows_opens_as_a_batch_file_is_one(name):
-    assert commands.is_batch_file(name)
+    assert command_line.is_batch_file(name)
 
 
 @pytest.mark.parametrize("name", NOT_BATCH_NAMES)
 def test_other_programs_are_not_batch_files(name):
-    assert not commands.is_batch_file(name)
+    assert not command_line.is_batch_file(name)
 
 
 NAME_PART = st.text(st.characters(blacklist_characters=":\\/", blacklist_categories=("Cs",)), max_size=12)
@@ -115,12 +115,12 @@ STREAMS = st.sampled_from(["", "::$DATA", ":s", ":s:$DATA"])
 
 @given(folder=NAME_PART.filter(bool), stem=NAME_PART, ext=ANY_CASE, tail=DOTS_AND_SPACES, stream=STREAMS)
 def test_any_batch_file_with_what_windows_ignores_after_it_is_one(folder, stem, ext, tail, stream):
-    assert commands.is_batch_file(f"C:\\{folder}\\{stem}.{ext}{tail}{stream}")
+    assert command_line.is_batch_file(f"C:\\{folder}\\{stem}.{ext}{tail}{stream}")
 
 
 @given(stem=NAME_PART, ext=ANY_CASE, other=st.sampled_from(["exe", "com", "py", "ps1"]), tail=DOTS_AND_SPACES)
 def test_a_program_named_after_a_batch_file_is_not_one(stem, ext, other, tail):
-    assert not commands.is_batch_file(f"{stem}.{ext}.{other}{tail}")
+    assert not command_line.is_batch_file(f"{stem}.{ext}.{other}{tail}")
 
 
 @pytest.mark.parametrize("name", ["x.bat", "X.BAT", "x.bat.", "x.bat ", "x.cmd. .", "x.bat::$DATA"])
@@ -131,8 +131,8 @@ def test_a_batch_file_on_path_is_refused_on_windows(name, tmp_path, monkeypatch)
     program.write_text("@echo %*\n")
     program.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(commands.BadCommand, match=r"is a batch file, which cmd\.exe runs"):
-        commands.prepare(f'"{name}" --flag', windows=True)
+    with pytest.raises(command_line.BadCommand, match=r"is a batch file, which cmd\.exe runs"):
+        command_line.prepare(f'"{name}" --flag', windows=True)
 
 
 @pytest.mark.parametrize(
@@ -145,9 +145,9 @@ def test_a_batch_file_on_path_is_refused_on_windows(name, tmp_path, monkeypatch)
     ],
 )
 def test_the_task_is_one_argument_verbatim(body, windows, argument):
-    assert commands.task_argument(body, windows) == argument
+    assert command_line.task_argument(body, windows) == argument
     if not windows:
-        assert os.fsencode(commands.task_argument(body, windows)) == body
+        assert os.fsencode(command_line.task_argument(body, windows)) == body
 
 
 # A real command.

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from workqueue import exits, life, retries
+from workqueue import exits, life, retries, terms
 from workqueue.reconnect import Backoff
 
 SIGNALS = ["SIGTERM", "Ctrl+Break", "SIGINT", "SIGHUP"]
@@ -67,35 +67,35 @@ class WorkerLife(RuleBasedStateMachine):
     def act(self, actions):
         for action in actions:
             assert self.exit is None, f"{action} after the exit"
-            if isinstance(action, (life.Ack, life.HandBack)):
+            if isinstance(action, (terms.Ack, terms.HandBack)):
                 task = action.task
                 assert task.channel is self.channel and self.channel is not None and self.channel.open, (
                     f"{action} on {task.channel}, not on the open channel {self.channel}")
                 assert task not in self.settled, f"{task.body} settled twice: {self.settled[task]}, then {action}"
-                if isinstance(action, life.Ack) and task.plan is not None:
+                if isinstance(action, terms.Ack) and task.plan is not None:
                     assert task in self.confirmed, f"{task.body} acked before its copy was confirmed"
                 assert not self.auto_ack, f"{action} with --no-ack: there is nothing to settle"
                 self.settled[task] = action
-            elif isinstance(action, life.Copy):
+            elif isinstance(action, terms.Copy):
                 assert action.task.channel is self.channel and self.channel is not None
                 assert action.task not in self.settled
                 self.copies.append([action.task, False])
-            elif isinstance(action, life.Consume):
+            elif isinstance(action, terms.Consume):
                 assert not self.stop_asked, "consuming after a stop was asked"
                 assert self.channel is not None and self.channel.open
                 self.consumer = self.channel
-            elif isinstance(action, life.Cancel):
+            elif isinstance(action, terms.Cancel):
                 assert self.consumer is not None and self.consumer is self.channel
                 self.consumer = None
-            elif isinstance(action, life.Reconnect):
+            elif isinstance(action, terms.Reconnect):
                 assert self.channel is None and not self.connecting, "a reconnect while connected"
                 assert not self.stop_asked or self.auto_ack
                 self.connecting = True
-            elif isinstance(action, life.Say):
+            elif isinstance(action, terms.Say):
                 self.said.append(action.line)
-            elif isinstance(action, (life.Close, life.GiveUp)):
+            elif isinstance(action, (terms.Close, terms.GiveUp)):
                 self.closing = True
-            elif isinstance(action, life.Exit):
+            elif isinstance(action, terms.Exit):
                 self.exit = action
             else:
                 raise AssertionError(f"an action nobody carries out: {action}")
@@ -121,7 +121,7 @@ class WorkerLife(RuleBasedStateMachine):
         if not (self.exit is None and self.consumer is not None and not self.closing):
             return
         for _ in range(count):
-            task = life.Task(f"task {next(self.numbers)}".encode(), Properties(headers), None, self.channel, "")
+            task = terms.Task(f"task {next(self.numbers)}".encode(), Properties(headers), None, self.channel, "")
             task.shown = repr(task.body.decode())
             self.tasks.append(task)
             self.act(self.life.delivered(task))
@@ -183,7 +183,7 @@ class WorkerLife(RuleBasedStateMachine):
     def close_done(self):
         if not (self.exit is None and self.closing):
             return
-        was_give_up = not isinstance(self.life.phase, life.Leaving)
+        was_give_up = not isinstance(self.life.phase, terms.Leaving)
         self.end_connection()
         if was_give_up:
             self.act(self.life.lost("gave the connection up", False, self.now))
@@ -219,14 +219,14 @@ class WorkerLife(RuleBasedStateMachine):
     # What must always hold.
     @invariant()
     def a_warm_stop_leaves_once_nothing_is_in_hand(self):
-        if hasattr(self, "life") and isinstance(self.life.phase, life.Draining):
+        if hasattr(self, "life") and isinstance(self.life.phase, terms.Draining):
             assert self.life.in_hand, "draining with nothing in hand"
 
     @invariant()
     def no_task_ends_twice(self):
         for task in getattr(self, "tasks", []):
             if task in self.settled:
-                assert task.state in (life.ACKED, life.COPIED, life.HANDED_BACK), (task.body, task.state)
+                assert task.state in (terms.ACKED, terms.COPIED, terms.HANDED_BACK), (task.body, task.state)
 
     @invariant()
     def the_exit_says_why_with_its_code(self):
@@ -236,7 +236,7 @@ class WorkerLife(RuleBasedStateMachine):
         expected = next((c for start, c in CODES.items() if reason.startswith(start)), exits.FAILED)
         assert code == expected, (reason, code)
         for task in self.tasks:
-            if task.state in life.ENDINGS:
+            if task.state in terms.ENDINGS:
                 continue
             # Unsettled at the exit: the broker has it back, or, with --no-ack, it is named as lost.
             if self.auto_ack:
@@ -248,8 +248,8 @@ class WorkerLife(RuleBasedStateMachine):
 STRATEGIES = {
     "deliver": {"count": st.integers(1, 3), "headers": st.sampled_from(
         [None, {}, {"attempts": 1}, {"x-delivery-count": "2"}, {"parked-at": "x", "attempts": 9}])},
-    "finish": {"outcome": st.sampled_from([life.DONE_BY_CALLBACK, life.DONE_BY_CALLBACK, life.NOT_ACKED,
-                                           life.Failed("exit status 3"), life.Failed("RuntimeError: \udcff")])},
+    "finish": {"outcome": st.sampled_from([terms.DONE_BY_CALLBACK, terms.DONE_BY_CALLBACK, terms.NOT_ACKED,
+                                           terms.Failed("exit status 3"), terms.Failed("RuntimeError: \udcff")])},
     "copy_answered": {"data": st.data()},
     "signal": {"name": st.sampled_from(SIGNALS)},
     "connection_lost": {"fatal": st.sampled_from([False, False, False, True]), "seconds": st.sampled_from([0.1, 30])},
@@ -264,7 +264,7 @@ def a_life(auto_ack=False):
 
 
 def delivered(worker, channel, *bodies):
-    tasks = [life.Task(body, Properties(), None, channel, repr(body)) for body in bodies]
+    tasks = [terms.Task(body, Properties(), None, channel, repr(body)) for body in bodies]
     for task in tasks:
         assert worker.delivered(task) == []
     return tasks
@@ -275,11 +275,11 @@ def test_a_warm_stop_between_tasks_hands_back_the_waiting_and_leaves_at_once():
     worker.connected(channel)
     first, second = delivered(worker, channel, b"a", b"b")
     assert worker.next_task() is first
-    assert worker.finished(first, life.DONE_BY_CALLBACK, 0) == [life.Ack(first)]
+    assert worker.finished(first, terms.DONE_BY_CALLBACK, 0) == [terms.Ack(first)]
     actions = worker.signal("SIGTERM")  # between tasks: 'b' taken, not started
-    assert actions[:2] == [life.Cancel(), life.HandBack(second)]
-    assert actions[2:] == [life.Close()]
-    assert worker.phase == life.Leaving("stopped (SIGTERM)", exits.OK)
+    assert actions[:2] == [terms.Cancel(), terms.HandBack(second)]
+    assert actions[2:] == [terms.Close()]
+    assert worker.phase == terms.Leaving("stopped (SIGTERM)", exits.OK)
 
 
 def test_a_warm_stop_during_a_reconnect_does_not_consume_again():
@@ -288,9 +288,9 @@ def test_a_warm_stop_during_a_reconnect_does_not_consume_again():
     [task] = delivered(worker, channel, b"a")
     worker.next_task()
     worker.lost("lost the connection", False, 0)
-    worker.finished(task, life.DONE_BY_CALLBACK, 1)
-    assert isinstance(worker.phase, life.Running)
-    assert worker.signal("SIGTERM") == [life.Close()]  # nothing in hand: at once
+    worker.finished(task, terms.DONE_BY_CALLBACK, 1)
+    assert isinstance(worker.phase, terms.Running)
+    assert worker.signal("SIGTERM") == [terms.Close()]  # nothing in hand: at once
     assert worker.connected(Channel()) == []  # no consume on the channel that comes meanwhile
 
 
@@ -299,13 +299,13 @@ def test_a_no_ack_warm_stop_does_every_task_it_was_pushed():
     worker.connected(channel)
     tasks = delivered(worker, channel, b"a", b"b", b"c")
     assert worker.next_task() is tasks[0]
-    assert worker.signal("SIGTERM")[0] == life.Cancel()
+    assert worker.signal("SIGTERM")[0] == terms.Cancel()
     for task in tasks:
-        if task.state == life.WAITING:
+        if task.state == terms.WAITING:
             assert worker.next_task() is task
-        actions = worker.finished(task, life.DONE_BY_CALLBACK, 0)
-    assert actions == [life.Close()]
-    assert worker.phase == life.Leaving("stopped (SIGTERM) once its task was done", exits.OK)
+        actions = worker.finished(task, terms.DONE_BY_CALLBACK, 0)
+    assert actions == [terms.Close()]
+    assert worker.phase == terms.Leaving("stopped (SIGTERM) once its task was done", exits.OK)
 
 
 def test_a_no_ack_stop_at_once_names_each_task_lost():
@@ -314,7 +314,7 @@ def test_a_no_ack_stop_at_once_names_each_task_lost():
     delivered(worker, channel, b"a", b"b")
     worker.next_task()
     actions = worker.signal("SIGINT")
-    assert [a.line for a in actions if isinstance(a, life.Say)] == [
+    assert [a.line for a in actions if isinstance(a, terms.Say)] == [
         f"task {body!r} is lost, not done (--no-ack: the broker forgot it when it delivered it)" for body in (b"a", b"b")]
 
 
@@ -324,7 +324,7 @@ def test_sighup_leaves_at_once_as_ctrl_c_does(name, code):
     worker.connected(channel)
     delivered(worker, channel, b"a")
     worker.next_task()
-    assert worker.signal(name) == [life.Close()]
+    assert worker.signal(name) == [terms.Close()]
     assert worker.phase.code == code and worker.phase.reason.endswith("; its unfinished task goes back to the queue")
 
 
@@ -333,13 +333,13 @@ def test_a_copy_its_delay_queue_refuses_is_parked_instead():
     worker.connected(channel)
     [task] = delivered(worker, channel, b"a")
     worker.next_task()
-    [copy] = worker.finished(task, life.Failed("exit status 3"), 0)
-    assert copy == life.Copy(task) and isinstance(task.plan, retries.Retry)
-    assert worker.copy_refused(task, "refused", 0) == [life.Copy(task)]
+    [copy] = worker.finished(task, terms.Failed("exit status 3"), 0)
+    assert copy == terms.Copy(task) and isinstance(task.plan, retries.Retry)
+    assert worker.copy_refused(task, "refused", 0) == [terms.Copy(task)]
     assert isinstance(task.plan, retries.Park)
     assert task.plan.headers["error"] == "exit status 3; its delay queue 'q.retry.1s' refused its copy"
     actions = worker.copied(task)
-    assert actions[0] == life.Ack(task)
+    assert actions[0] == terms.Ack(task)
     assert actions[1].line == ("task b'a' failed: exit status 3; its delay queue 'q.retry.1s' refused its copy "
                                "(attempt 1 of 5); parked in queue 'q.dead'")
 

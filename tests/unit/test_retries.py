@@ -3,7 +3,7 @@ headers, the headers of its copy, the queues, and the words."""
 
 import pytest
 
-from workqueue import retries
+from workqueue import headers, retries
 from workqueue.retries import Park, Retry, RetryPolicy
 
 NOW = 1_800_000_000  # 2027-01-15T08:00:00Z
@@ -67,7 +67,7 @@ def test_the_copy_keeps_the_tasks_headers_but_not_the_brokers():
 
 
 @pytest.mark.parametrize(
-    "headers, made",
+    "table, made",
     [
         (None, 0), ({}, 0), ({"attempts": 3}, 3),
         ({"attempts": "3"}, 0), ({"attempts": -1}, 0), ({"attempts": True}, 0),
@@ -75,8 +75,8 @@ def test_the_copy_keeps_the_tasks_headers_but_not_the_brokers():
         ({"attempts": 5, "parked-at": "2027-01-15T08:00:00Z"}, 0),
     ],
 )
-def test_attempts_made_come_from_the_header(headers, made):
-    assert retries.attempts_made(headers) == made
+def test_attempts_made_come_from_the_header(table, made):
+    assert headers.attempts_made(table) == made
 
 
 def test_a_parked_task_sent_back_that_fails_again_starts_anew():
@@ -90,7 +90,7 @@ def test_a_parked_task_sent_back_that_fails_again_starts_anew():
 def test_the_copy_is_persistent_and_keeps_what_may_be_republished():
     properties = {"content_type": "text/plain", "delivery_mode": 1, "expiration": "60000", "user_id": "guest",
                   "message_id": "m1", "priority": None, "headers": {"old": 1}}
-    assert retries.copy_properties(properties, {"attempts": 1}) == {
+    assert headers.copy_properties(properties, {"attempts": 1}) == {
         "content_type": "text/plain", "message_id": "m1", "delivery_mode": 2, "headers": {"attempts": 1}}
 
 
